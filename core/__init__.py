@@ -1,0 +1,1 @@
+"""The domain of the commune kiosk: plain Python, no web framework."""

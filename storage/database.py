@@ -1,0 +1,214 @@
+"""Engines and sessions for SQLite (one commune on a laptop) and PostgreSQL (a province).
+
+SQLite is tuned for several gunicorn workers writing at once:
+- WAL journal: readers never block the writer and the writer never blocks readers;
+- `busy_timeout`: a writer waits for the lock instead of failing at once;
+- write transactions start with `BEGIN IMMEDIATE`, taking the write lock at BEGIN, so a
+  transaction that reads and then writes can never fail half-way with "database is locked"
+  (a deferred transaction that upgrades its lock can, and SQLite cannot wait for it);
+- `synchronous=FULL`: in WAL mode NORMAL may lose the last commits on power loss; an acknowledged
+  dossier must survive, and FULL costs one fsync per commit;
+- writers queue for their turn on a lock file beside the database (`flock`, `<db>-writers`)
+  before `BEGIN IMMEDIATE` and leave the queue when they commit or roll back. SQLite's own busy
+  handler polls, sleeping up to 100 ms between tries, so under load a writer sleeps long after the
+  lock came free and most of the time nobody writes; a writer waiting on `flock` is woken by the
+  kernel the moment the previous one finishes (bench/submit_bench.py). The queue only orders
+  writers that SQLite serialises anyway: a nested write transaction in the same thread skips it
+  (and meets `busy_timeout` as before), and a writer outside the queue still meets `busy_timeout`.
+Read-only work uses plain deferred transactions on a second engine that shares nothing but the file.
+
+PostgreSQL uses psycopg 3 with the default READ COMMITTED isolation; conflicting writes are
+serialised by row locks and the dossiers' version counter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseConfigError(Exception):
+    """The database URL or location is unusable; the message says what to do."""
+
+
+_turns = threading.local()  # how many write turns this thread holds (nested transactions)
+
+
+class _QueuedConnection(sqlite3.Connection):
+    """A SQLite connection whose write transactions wait their turn in the writers' queue."""
+
+    queue_path: str | None = None
+    _queue_fd: int | None = None
+    _in_turn: bool = False
+
+    def wait_turn(self) -> None:
+        if self.queue_path is None or self._in_turn:
+            return
+        if getattr(_turns, "held", 0):
+            return  # nested in this thread's own write transaction: waiting would deadlock
+        if self._queue_fd is None:
+            self._queue_fd = os.open(self.queue_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        self._in_turn = True
+        _turns.held = getattr(_turns, "held", 0) + 1
+
+    def end_turn(self) -> None:
+        if self._in_turn and self._queue_fd is not None:
+            self._in_turn = False
+            _turns.held -= 1
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_turn()
+            if self._queue_fd is not None:
+                os.close(self._queue_fd)
+                self._queue_fd = None
+
+
+def _sqlite_connect_hooks(engine: Engine, *, immediate: bool, queue_path: str | None) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling is off).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+        if immediate and isinstance(dbapi_conn, _QueuedConnection):
+            dbapi_conn.queue_path = queue_path
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        if not immediate:
+            conn.exec_driver_sql("BEGIN")
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        queued = isinstance(dbapi_conn, _QueuedConnection)
+        if queued:
+            dbapi_conn.wait_turn()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if queued:
+                dbapi_conn.end_turn()
+            raise
+
+
+def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engine:
+    """An engine for `url`; for SQLite, `immediate` makes every transaction a write transaction."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseConfigError(
+            f"KIOSK_DATABASE_URL is not a database URL ({exc}). Examples: "
+            "sqlite:////srv/kiosk/instance/kiosk.db or "
+            "postgresql+psycopg://kiosk@127.0.0.1:5432/kiosk"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        queue_path = None
+        if database and database != ":memory:":
+            folder = Path(database).resolve().parent
+            if not folder.is_dir():
+                raise DatabaseConfigError(
+                    f"The folder for the SQLite database does not exist: {folder}. "
+                    "Create it or run `flask --app wsgi init`."
+                )
+            if not parsed.query.get("uri"):
+                queue_path = f"{Path(database).resolve()}-writers"
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_pre_ping=False,
+            connect_args={"factory": _QueuedConnection} if immediate and queue_path else {},
+        )
+        _sqlite_connect_hooks(engine, immediate=immediate, queue_path=queue_path)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+            url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
+        return create_engine(
+            url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800
+        )
+    raise DatabaseConfigError(
+        f"Unsupported database '{backend}' in KIOSK_DATABASE_URL: use sqlite:/// or "
+        "postgresql+psycopg://"
+    )
+
+
+@dataclass
+class Database:
+    """The write and read session factories of one database."""
+
+    url: str
+    engine: Engine
+    read_engine: Engine
+    write_sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str, *, echo: bool = False) -> Database:
+        engine = make_engine(url, immediate=True, echo=echo)
+        if engine.dialect.name == "sqlite":
+            read_engine = make_engine(url, immediate=False, echo=echo)
+        else:
+            read_engine = engine
+        return cls(
+            url=url,
+            engine=engine,
+            read_engine=read_engine,
+            write_sessions=sessionmaker(engine, expire_on_commit=False),
+            read_sessions=sessionmaker(read_engine, expire_on_commit=False),
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session in one write transaction: committed on success, rolled back on error."""
+        with self.write_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.read_sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
