@@ -1,0 +1,1021 @@
+"""The use cases of the kiosk, in the order a citizen meets them.
+
+Each takes a SQLAlchemy `session` (the caller owns the transaction: `with db.writing() as s:`),
+plain values and `now`, and returns plain values. Views and commands only translate to and from
+HTTP or the terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.deadlines import WorkCalendar
+from core.dossier import Action, DossierState, transition
+from core.fees import compute_fee
+from core.keys import KeyMaterial
+from core.poster_print import PosterPrint
+from core.posters import (
+    make_token,
+    official_host,
+    poster_url,
+    qr_matrix,
+    qr_svg,
+    read_token,
+    short_code,
+)
+from core.sealing import Keyring, seal, seal_file_bytes, seal_json, unseal
+from core.signing import SigningKey, VerifyKey, canonical_bytes, sign
+from core.text import Message
+from core.uploads import AcceptedFile
+from core.validation import FileRef
+from core.vietqr import BANKS, amount_in_words_vi, build_payload
+from procedures.catalog import load_catalog
+from procedures.schema import FeeKind, ProcedureDefinition
+from storage.definitions import definition_by_version_id, definition_of
+from storage.files import FileStore
+from storage.models import (
+    Attachment,
+    Commune,
+    CommuneProcedure,
+    Dossier,
+    DossierCounter,
+    DossierEvent,
+    Poster,
+    PosterDay,
+    ProcedureVersion,
+)
+from storage.models import SigningKey as SigningKeyRow
+
+
+class NotFound(Exception):
+    """What was asked for does not exist (or is not this person's to see)."""
+
+
+@dataclass(frozen=True)
+class OfferedProcedure:
+    """A procedure as a commune offers it: its definition plus the commune's settings."""
+
+    code: str
+    definition: ProcedureDefinition
+    version_id: int
+    fee_amount: int | None  # None: computed per dossier (per copy, per page) or free
+    processing_days: int
+    instructions_vi: str
+    instructions_en: str
+    result_place: str
+    # The version's label (ProcedureVersion.version), signed into every dossier; "" for a preview.
+    version_label: str = ""
+
+    @property
+    def name_vi(self) -> str:
+        return self.definition.name.vi
+
+    @property
+    def name_en(self) -> str:
+        return self.definition.name.en
+
+    @property
+    def time(self) -> Message:
+        days = self.processing_days
+        if days == 0:
+            return Message("Giải quyết trong ngày", "Settled the same day")
+        return Message(f"{days} ngày làm việc", f"{days} working days")
+
+    @property
+    def fee(self) -> Message:
+        return describe_fee(self.definition, self.fee_amount)
+
+
+def vnd(amount: int) -> str:
+    """12000 → '12.000 đ' (Vietnamese thousands separator)."""
+    return f"{amount:,}".replace(",", ".") + " đ"
+
+
+def describe_fee(defn: ProcedureDefinition, commune_amount: int | None) -> Message:
+    fee = defn.fee
+    text = _fee_rule_text(defn, commune_amount)
+    if fee.free_if_on_time:
+        days = fee.on_time_days
+        return Message(
+            f"Miễn phí nếu đăng ký trong {days} ngày; quá hạn: {text.vi[0].lower()}{text.vi[1:]}",
+            f"Free within {days} days; late: {text.en[0].lower()}{text.en[1:]}",
+        )
+    return text
+
+
+def _fee_rule_text(defn: ProcedureDefinition, commune_amount: int | None) -> Message:
+    fee = defn.fee
+    if fee.kind == FeeKind.FREE:
+        return Message("Miễn phí", "Free")
+    if fee.kind == FeeKind.PER_COMMUNE:
+        if commune_amount is None:
+            return Message("Lệ phí theo quy định của tỉnh", "Fee set by the province")
+        if commune_amount == 0:
+            return Message("Miễn phí", "Free")
+        return Message(f"Lệ phí {vnd(commune_amount)}", f"Fee {vnd(commune_amount)}")
+    amount = commune_amount if commune_amount is not None else fee.amount
+    if fee.kind == FeeKind.FIXED:
+        return Message(f"Lệ phí {vnd(amount)}", f"Fee {vnd(amount)}")
+    if fee.kind == FeeKind.PER_COPY:
+        return Message(f"{vnd(amount)} mỗi bản", f"{vnd(amount)} per copy")
+    return Message(
+        f"{vnd(amount)}/trang, từ trang {fee.later_pages_from}: {vnd(fee.later_page_amount)}/trang",
+        f"{vnd(amount)}/page, from page {fee.later_pages_from}: {vnd(fee.later_page_amount)}/page",
+    )
+
+
+def list_communes(session: Session) -> list[Commune]:
+    return list(
+        session.scalars(select(Commune).where(Commune.active.is_(True)).order_by(Commune.name))
+    )
+
+
+def commune_by_slug(session: Session, slug: str) -> Commune:
+    commune = session.scalar(select(Commune).where(Commune.slug == slug))
+    if commune is None:
+        raise NotFound(slug)
+    return commune
+
+
+def _offered(setting: CommuneProcedure) -> OfferedProcedure:
+    defn = definition_of(setting.version)
+    return OfferedProcedure(
+        code=setting.code,
+        definition=defn,
+        version_id=setting.version_id,
+        fee_amount=setting.fee_amount,
+        processing_days=(
+            setting.processing_days if setting.processing_days is not None else defn.processing_days
+        ),
+        instructions_vi=setting.instructions_vi,
+        instructions_en=setting.instructions_en,
+        result_place=setting.result_place,
+        version_label=setting.version.version,
+    )
+
+
+def offered_procedures(session: Session, commune: Commune) -> list[OfferedProcedure]:
+    """The procedures a commune offers now, in its order."""
+    settings = session.scalars(
+        select(CommuneProcedure)
+        .where(CommuneProcedure.commune_id == commune.id, CommuneProcedure.enabled.is_(True))
+        .order_by(CommuneProcedure.position, CommuneProcedure.code)
+    )
+    return [_offered(s) for s in settings]
+
+
+def offered_procedure(session: Session, commune: Commune, code: str) -> OfferedProcedure:
+    setting = session.scalar(
+        select(CommuneProcedure).where(
+            CommuneProcedure.commune_id == commune.id,
+            CommuneProcedure.code == code,
+            CommuneProcedure.enabled.is_(True),
+        )
+    )
+    if setting is None:
+        raise NotFound(code)
+    return _offered(setting)
+
+
+# The statements of the citizen's hot path are built once: building and keying a statement costs
+# more than running it (bench/submit_bench.py).
+_COMMUNE_OFFER = (
+    select(Commune, CommuneProcedure)
+    .join(CommuneProcedure, CommuneProcedure.commune_id == Commune.id)
+    .where(
+        Commune.slug == bindparam("slug"),
+        CommuneProcedure.code == bindparam("code"),
+        CommuneProcedure.enabled.is_(True),
+    )
+)
+
+
+def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, OfferedProcedure]:
+    """The commune at `slug` and the procedure `code` it offers, in one query (the form's path).
+
+    NotFound when there is no such commune or it does not offer the procedure."""
+    row = session.execute(_COMMUNE_OFFER, {"slug": slug, "code": code}).first()
+    if row is None:
+        raise NotFound(f"{slug}/{code}")
+    return row[0], _offered(row[1])
+
+
+# --- The form: uploads accepted before the dossier exists --------------------------------------
+
+
+def draft_hash(draft: str) -> str:
+    """Files and the idempotency key hang on a hash of the form's draft token, never the token."""
+    return hashlib.sha256(f"draft|{draft}".encode()).hexdigest()
+
+
+def valid_draft(draft: str) -> bool:
+    return 20 <= len(draft) <= 64 and all(c in DRAFT_ALPHABET for c in draft)
+
+
+DRAFT_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_FILES_PER_DRAFT = 12
+
+
+def accept_upload(
+    session: Session,
+    *,
+    commune: Commune,
+    draft: str,
+    field_name: str,
+    accepted: AcceptedFile,
+    store: FileStore,
+    keyring: Keyring,
+    now: datetime,
+) -> Attachment:
+    """Seal an accepted upload to disk and remember it against the form's draft."""
+    name = store.new_name()
+    context = f"file:{commune.id}:{name}".encode()
+    store.write(name, seal_file_bytes(accepted.content, keyring, context=context))
+    row = Attachment(
+        commune_id=commune.id,
+        dossier_id=None,
+        draft_hash=draft_hash(draft),
+        field_name=field_name,
+        storage_name=name,
+        content_type=accepted.content_type,
+        size=accepted.size,
+        sha256=accepted.sha256,
+        name_sealed=seal(
+            accepted.original_filename.encode(), keyring, context=f"filename:{name}".encode()
+        ),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+# `commune_id + 0`: without statistics SQLite would walk the commune's index, i.e. every paper the
+# commune ever received (1 ms per 6,000), instead of the draft's own index (a handful of rows).
+_DRAFT_ATTACHMENTS = (
+    select(Attachment)
+    .where(
+        Attachment.commune_id + 0 == bindparam("commune_id"),
+        Attachment.draft_hash == bindparam("draft_hash"),
+        Attachment.dossier_id.is_(None),
+    )
+    .order_by(Attachment.id)
+)
+
+
+def draft_attachments(session: Session, commune: Commune, draft: str) -> list[Attachment]:
+    return list(
+        session.scalars(
+            _DRAFT_ATTACHMENTS, {"commune_id": commune.id, "draft_hash": draft_hash(draft)}
+        )
+    )
+
+
+def drop_draft_attachments(
+    session: Session, commune: Commune, draft: str, public_ids: set[str], store: FileStore
+) -> None:
+    """The citizen removed files they had attached (before submitting)."""
+    for att in draft_attachments(session, commune, draft):
+        if att.public_id in public_ids:
+            session.delete(att)
+            store.delete(att.storage_name)
+
+
+def attachment_name(att: Attachment, keyring: Keyring) -> str:
+    return unseal(
+        att.name_sealed, keyring, context=f"filename:{att.storage_name}".encode()
+    ).decode()
+
+
+def file_refs(atts: list[Attachment], keyring: Keyring) -> dict[str, list[FileRef]]:
+    refs: dict[str, list[FileRef]] = {}
+    for att in atts:
+        refs.setdefault(att.field_name, []).append(
+            FileRef(
+                id=att.public_id,
+                filename=attachment_name(att, keyring),
+                content_type=att.content_type,
+                size=att.size,
+                sha256=att.sha256,
+            )
+        )
+    return refs
+
+
+# --- Submitting -------------------------------------------------------------------------------
+
+CONSENT_VERSION = "nd13-2023/v1"
+# No 0/O, 1/I/L: read off paper.
+SECRET_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # noqa: S105 - an alphabet
+SECRET_LENGTH = 10  # 31^10 ≈ 8×10^14: with rate limits, out of reach of guessing
+
+
+def citizen_secret(server_secret: bytes, commune_id: int, idempotency_key: str) -> str:
+    """The citizen's lookup secret, derived from the form's draft so that a retried submission
+    gets the same receipt back; only its hash is stored."""
+    mac = hmac.new(
+        server_secret, f"dossier-secret|{commune_id}|{idempotency_key}".encode(), "sha256"
+    ).digest()
+    number = int.from_bytes(mac, "big")
+    chars = []
+    for _ in range(SECRET_LENGTH):
+        number, index = divmod(number, len(SECRET_ALPHABET))
+        chars.append(SECRET_ALPHABET[index])
+    return "".join(chars)
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(f"status-secret|{normalise_secret(secret)}".encode()).hexdigest()
+
+
+def normalise_secret(text: str) -> str:
+    return "".join(c for c in text.upper() if c.isalnum()).replace("0", "O").replace("1", "I")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    dossier: Dossier
+    secret: str
+    created: bool  # False when this was a retry of a dossier already stored
+
+
+_NEXT_VALUE = {
+    dialect: insert(DossierCounter)
+    .values(commune_id=bindparam("commune_id"), day=bindparam("day"), last_value=1)
+    .on_conflict_do_update(
+        index_elements=["commune_id", "day"],
+        set_={"last_value": DossierCounter.last_value + 1},
+    )
+    .returning(DossierCounter.last_value)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _next_code(session: Session, commune: Commune, day: date) -> str:
+    dialect = session.get_bind().dialect.name
+    stmt = _NEXT_VALUE["postgresql" if dialect == "postgresql" else "sqlite"]
+    seq = int(session.execute(stmt, {"commune_id": commune.id, "day": day}).scalar_one())
+    return f"{commune.code}-{day:%y%m%d}-{seq:04d}"
+
+
+_CURRENT_SIGNING_KEY = (
+    select(SigningKeyRow)
+    .where(SigningKeyRow.commune_id == bindparam("commune_id"), SigningKeyRow.retired_at.is_(None))
+    .order_by(SigningKeyRow.id.desc())
+    .limit(1)
+)
+
+
+def commune_signing_key(session: Session, commune_id: int, keyring: Keyring) -> SigningKey:
+    row = session.scalar(_CURRENT_SIGNING_KEY, {"commune_id": commune_id})
+    if row is None:
+        raise NotFound(f"no signing key for commune {commune_id}: run `flask --app wsgi init`")
+    return _signing_key_cache(row, keyring)
+
+
+_signing_keys: dict[tuple[int, str], SigningKey] = {}
+
+
+def _signing_key_cache(row: SigningKeyRow, keyring: Keyring) -> SigningKey:
+    cached = _signing_keys.get((row.commune_id, row.key_id))
+    if cached is None:
+        raw = unseal(
+            row.private_key_sealed,
+            keyring,
+            context=f"signing-key:{row.commune_id}:{row.key_id}".encode(),
+        )
+        cached = SigningKey.from_private_bytes(raw)
+        _signing_keys[(row.commune_id, row.key_id)] = cached
+    return cached
+
+
+def commune_verify_keys(session: Session, commune_id: int) -> dict[str, VerifyKey]:
+    return {
+        row.key_id: VerifyKey.from_public_b64(row.public_key)
+        for row in session.scalars(
+            select(SigningKeyRow).where(SigningKeyRow.commune_id == commune_id)
+        )
+    }
+
+
+def dossier_payload(
+    *,
+    commune: Commune,
+    code: str,
+    procedure_code: str,
+    procedure_version: str,
+    poster_id: int | None,
+    received_at: datetime,
+    data: dict[str, object],
+    files: list[Attachment],
+    consent_version: str,
+) -> dict[str, object]:
+    """The canonical content of a dossier, exactly what is signed (core.signing)."""
+    return {
+        "kind": "dossier",
+        "commune": commune.code,
+        "code": code,
+        "procedure": procedure_code,
+        "procedure_version": procedure_version,
+        "poster": poster_id,
+        "received_at": received_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "consent": consent_version,
+        "data": {k: _canonical_value(v) for k, v in sorted(data.items())},
+        "files": [
+            {
+                "field": a.field_name,
+                "sha256": a.sha256,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in sorted(files, key=lambda a: (a.field_name, a.sha256))
+        ],
+    }
+
+
+def _canonical_value(value: object) -> object:
+    if isinstance(value, (list, tuple)):
+        return [_canonical_value(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def submit(
+    session: Session,
+    *,
+    commune: Commune,
+    offered: OfferedProcedure,
+    cleaned: dict[str, object],
+    draft: str,
+    poster_id: int | None,
+    lang: str,
+    keys: KeyMaterial,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> Submitted:
+    """Store a validated dossier: sealed, signed, queued with its due date, in one transaction.
+
+    A retry with the same draft (double tap, reload, flaky network) returns the dossier already
+    stored instead of a second one.
+    """
+    now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
+    idem = draft_hash(draft)
+    secret = citizen_secret(keys.secret_key, commune.id, idem)
+    existing = session.scalar(_BY_DRAFT, {"commune_id": commune.id, "idem": idem})
+    if existing is not None:
+        return Submitted(existing, secret, created=False)
+
+    atts = draft_attachments(session, commune, draft)
+    key = commune_signing_key(session, commune.id, keys.sealing)
+    version_label = offered.version_label
+    if not version_label:
+        version = session.get(ProcedureVersion, offered.version_id)
+        assert version is not None  # noqa: S101 - a commune setting always points at a version
+        version_label = version.version
+    day = calendar.local_date(now)
+    # Last of the reads: on PostgreSQL the day's counter row stays locked until the commit.
+    code = _next_code(session, commune, day)
+    payload = dossier_payload(
+        commune=commune,
+        code=code,
+        procedure_code=offered.code,
+        procedure_version=version_label,
+        poster_id=poster_id,
+        received_at=now,
+        data=cleaned,
+        files=atts,
+        consent_version=CONSENT_VERSION,
+    )
+    signature = sign(payload, key)
+    due = calendar.due_date(now, offered.processing_days)
+    fee = compute_fee(offered.definition, offered.fee_amount, cleaned, received_on=day)
+    # The public id is chosen here, not at flush, so the sealed data goes out with the INSERT.
+    public_id = uuid.uuid4().hex
+    dossier = Dossier(
+        commune_id=commune.id,
+        public_id=public_id,
+        code=code,
+        procedure_code=offered.code,
+        procedure_version_id=offered.version_id,
+        poster_id=poster_id,
+        state=DossierState.RECEIVED,
+        idempotency_key=idem,
+        secret_hash=secret_hash(secret),
+        sealed_data=seal_json(
+            payload, keys.sealing, context=_dossier_context(commune.id, public_id)
+        ),
+        lang=lang if lang in ("vi", "en") else "vi",
+        consent_version=CONSENT_VERSION,
+        received_at=now,
+        due_date=due,
+        original_due_date=due,
+        fee_amount=fee,
+        signature_key_id=signature.key_id,
+        signature=signature.value,
+        content_hash=hashlib.sha256(canonical_bytes(payload)).hexdigest(),
+    )
+    session.add(dossier)
+    session.flush()
+    for att in atts:
+        att.dossier_id = dossier.id
+        att.draft_hash = None
+    session.add(
+        DossierEvent(
+            commune_id=commune.id,
+            dossier_id=dossier.id,
+            at=now,
+            action="submit",
+            from_state=None,
+            to_state=DossierState.RECEIVED.value,
+            public_note="",
+        )
+    )
+    if poster_id is not None:
+        count_poster(session, poster_id, commune.id, day, "submitted")
+    session.flush()
+    return Submitted(dossier, secret, created=True)
+
+
+def dossier_context(dossier: Dossier) -> bytes:
+    return _dossier_context(dossier.commune_id, dossier.public_id)
+
+
+def _dossier_context(commune_id: int, public_id: str) -> bytes:
+    return f"dossier:{commune_id}:{public_id}".encode()
+
+
+def count_poster(session: Session, poster_id: int, commune_id: int, day: date, what: str) -> None:
+    """Add one to a poster's anonymous daily funnel (scans, forms_started, submitted, approved)."""
+    column = getattr(PosterDay, what)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {"scans": 0, "forms_started": 0, "submitted": 0, "approved": 0, what: 1}
+    session.execute(
+        insert(PosterDay)
+        .values(poster_id=poster_id, day=day, commune_id=commune_id, **values)
+        .on_conflict_do_update(index_elements=["poster_id", "day"], set_={what: column + 1})
+    )
+
+
+# --- Following the dossier ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    at: datetime
+    state: DossierState
+    note: str
+    new_due_date: date | None
+
+
+@dataclass(frozen=True)
+class DossierStatus:
+    """What the status page shows: states and dates, never personal data."""
+
+    dossier: Dossier
+    commune: Commune
+    procedure_name: Message
+    steps: list[StatusStep]
+    due_date: date
+    apology: bool
+
+
+_DUMMY_SECRET_HASH = hashlib.sha256(b"no such dossier").hexdigest()
+
+
+def normalise_code(text: str) -> str:
+    return "".join(c for c in text.strip().upper() if c.isalnum() or c == "-")[:32]
+
+
+def lookup_status(session: Session, code: str, secret: str) -> DossierStatus | None:
+    """The dossier with this code, if the secret is right; None otherwise (the same answer for a
+    wrong code and a wrong secret, in the same time)."""
+    code = normalise_code(code)
+    # The code starts with the commune's code: look it up through the (commune, code) index.
+    dossier = session.scalar(
+        select(Dossier)
+        .join(Commune, Commune.id == Dossier.commune_id)
+        .where(Commune.code == code[:5], Dossier.code == code)
+    )
+    expected = dossier.secret_hash if dossier is not None else _DUMMY_SECRET_HASH
+    if not hmac.compare_digest(expected, secret_hash(secret)) or dossier is None:
+        return None
+    return dossier_status(session, dossier)
+
+
+def dossier_status(session: Session, dossier: Dossier) -> DossierStatus:
+    commune = session.get(Commune, dossier.commune_id)
+    assert commune is not None  # noqa: S101 - foreign key
+    defn = definition_by_version_id(session, dossier.procedure_version_id)
+    events = session.scalars(
+        select(DossierEvent)
+        .where(DossierEvent.dossier_id == dossier.id)
+        .order_by(DossierEvent.at, DossierEvent.id)
+    )
+    steps = [
+        StatusStep(
+            at=e.at,
+            state=DossierState(e.to_state),
+            note=e.public_note,
+            new_due_date=e.new_due_date,
+        )
+        for e in events
+    ]
+    return DossierStatus(
+        dossier=dossier,
+        commune=commune,
+        procedure_name=Message(defn.name.vi, defn.name.en),
+        steps=steps,
+        due_date=dossier.due_date,
+        apology=dossier.apology_sent_at is not None,
+    )
+
+
+_BY_DRAFT = select(Dossier).where(
+    Dossier.commune_id == bindparam("commune_id"), Dossier.idempotency_key == bindparam("idem")
+)
+
+
+def find_by_draft(session: Session, commune: Commune, draft: str) -> Dossier | None:
+    return session.scalar(_BY_DRAFT, {"commune_id": commune.id, "idem": draft_hash(draft)})
+
+
+def all_verify_keys(session: Session) -> dict[str, VerifyKey]:
+    """Every commune key of the install (current and retired), for the public receipt check."""
+    return {
+        row.key_id: VerifyKey.from_public_b64(row.public_key)
+        for row in session.scalars(select(SigningKeyRow))
+    }
+
+
+# --- The receipt ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """A fee to pay by bank transfer: VietQR payload and what to check in the banking app."""
+
+    amount: int
+    amount_words: str
+    account_name: str
+    account_number: str
+    bank_name: str
+    purpose: str
+    payload: str
+    qr_svg: str
+
+
+def payment_view(dossier: Dossier, commune: Commune) -> PaymentView | None:
+    """Only for a fee still owed, and only to the commune's own collecting account."""
+    if dossier.fee_amount <= 0 or dossier.fee_paid_at is not None:
+        return None
+    if not (commune.bank_bin and commune.bank_account and commune.bank_account_name):
+        return None
+    purpose = f"{dossier.code} LE PHI"
+    payload = build_payload(
+        bin=commune.bank_bin,
+        account=commune.bank_account,
+        amount=dossier.fee_amount,
+        purpose=purpose,
+    )
+    return PaymentView(
+        amount=dossier.fee_amount,
+        amount_words=amount_in_words_vi(dossier.fee_amount),
+        account_name=commune.bank_account_name,
+        account_number=commune.bank_account,
+        bank_name=BANKS.get(commune.bank_bin, commune.bank_bin),
+        purpose=purpose,
+        payload=payload,
+        qr_svg=qr_svg(qr_matrix(payload)),
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptView:
+    dossier: Dossier
+    commune: Commune
+    secret: str
+    procedure: OfferedProcedure | None
+    procedure_name: Message
+    documents: list[Message]
+    status_url: str
+    status_qr_svg: str
+    payment: PaymentView | None
+    receipt_payload: dict[str, object]
+
+
+def receipt_view(
+    session: Session, dossier_public_id: str, secret: str, *, public_base_url: str
+) -> ReceiptView | None:
+    dossier = session.scalar(select(Dossier).where(Dossier.public_id == dossier_public_id))
+    if dossier is None or not hmac.compare_digest(dossier.secret_hash, secret_hash(secret)):
+        return None
+    commune = session.get(Commune, dossier.commune_id)
+    assert commune is not None  # noqa: S101 - foreign key
+    defn = definition_by_version_id(session, dossier.procedure_version_id)
+    try:
+        offered: OfferedProcedure | None = offered_procedure(
+            session, commune, dossier.procedure_code
+        )
+    except NotFound:
+        offered = None
+    status_url = f"{public_base_url}/tra-cuu?{urlencode({'ma': dossier.code, 'k': secret})}"
+    payload: dict[str, object] = {
+        "kind": "receipt",
+        "commune": commune.code,
+        "commune_name": commune.name,
+        "code": dossier.code,
+        "procedure": dossier.procedure_code,
+        "received_at": dossier.received_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "due_date": dossier.original_due_date.isoformat(),
+        "fee": dossier.fee_amount,
+        "content_hash": dossier.content_hash,
+        "dossier_signature": dossier.signature,
+        "key_id": dossier.signature_key_id,
+    }
+    return ReceiptView(
+        dossier=dossier,
+        commune=commune,
+        secret=secret,
+        procedure=offered,
+        procedure_name=Message(defn.name.vi, defn.name.en),
+        documents=[Message(d.vi, d.en) for d in defn.documents],
+        status_url=status_url,
+        status_qr_svg=qr_svg(qr_matrix(status_url)),
+        payment=payment_view(dossier, commune),
+        receipt_payload=payload,
+    )
+
+
+# --- Posters ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundPoster:
+    poster: Poster
+    commune: Commune
+    successor: Commune | None
+
+    def usable(self, now: datetime) -> bool:
+        p = self.poster
+        if p.revoked_at is not None or not self.commune.active:
+            return False
+        return p.expires_at is None or _aware(p.expires_at) > now
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def poster_by_token(session: Session, token: str, keys: Mapping[str, bytes]) -> FoundPoster | None:
+    """The poster a token names, if the token is genuine (None for a forged or altered one)."""
+    poster_id = read_token(token, keys)
+    if poster_id is None:
+        return None
+    poster = session.get(Poster, poster_id)
+    if poster is None:
+        return None
+    commune = session.get(Commune, poster.commune_id)
+    assert commune is not None  # noqa: S101 - foreign key
+    successor = session.get(Commune, commune.successor_id) if commune.successor_id else None
+    return FoundPoster(poster, commune, successor)
+
+
+@dataclass(frozen=True)
+class PosterCheck:
+    genuine: bool
+    active: bool
+    commune: Commune | None
+    procedure_name: Message | None
+    location: str
+    message: Message
+
+
+def poster_check(found: FoundPoster | None, now: datetime) -> PosterCheck:
+    if found is None:
+        return PosterCheck(
+            False,
+            False,
+            None,
+            None,
+            "",
+            Message(
+                "Mã này KHÔNG phải của một áp phích thật. Đừng quét mã QR trên áp phích đó và "
+                "báo cho UBND xã.",
+                "This code is NOT from a genuine poster. Do not scan that poster's QR code, and "
+                "tell the commune office.",
+            ),
+        )
+    p = found.poster
+    name = None
+    with suppress(LookupError):
+        name = Message(*_procedure_names(p.code))
+    if found.usable(now):
+        msg = Message(
+            "Áp phích thật, đang sử dụng. Mã QR trên áp phích phải mở đúng địa chỉ trang của xã.",
+            "A genuine poster, in use. Its QR code must open the commune's own address.",
+        )
+    else:
+        msg = Message(
+            "Áp phích thật nhưng đã bị thu hồi hoặc hết hạn: đừng dùng mã QR trên đó.",
+            "A genuine poster, but revoked or expired: do not use its QR code.",
+        )
+    return PosterCheck(True, found.usable(now), found.commune, name, p.location, msg)
+
+
+_catalog_names: dict[str, tuple[str, str]] = {}
+
+
+def _procedure_names(code: str) -> tuple[str, str]:
+    if not _catalog_names:
+        for defn in load_catalog():
+            _catalog_names[defn.code] = (defn.name.vi, defn.name.en)
+    return _catalog_names[code]
+
+
+# --- Supplements: the citizen answers a request for more -----------------------------------------
+
+
+def supplement_definition(defn: ProcedureDefinition) -> ProcedureDefinition:
+    """The same form with every field optional: the citizen fills in only what they correct."""
+    fields = tuple(replace(f, required=False, condition=None) for f in defn.fields)
+    return replace(defn, fields=fields)
+
+
+def submit_supplement(
+    session: Session,
+    *,
+    dossier: Dossier,
+    cleaned: dict[str, object],
+    note: str,
+    draft: str,
+    keys: KeyMaterial,
+    calendar: WorkCalendar,
+    now: datetime,
+) -> DossierEvent:
+    """Store the citizen's supplement, signed like the original, and restart the clock."""
+    now = now.astimezone(UTC)
+    commune = session.get(Commune, dossier.commune_id)
+    assert commune is not None  # noqa: S101 - foreign key
+    new_state = transition(dossier.state, Action.SUBMIT_SUPPLEMENT)
+    atts = draft_attachments(session, commune, draft)
+    payload: dict[str, object] = {
+        "kind": "supplement",
+        "commune": commune.code,
+        "dossier": dossier.code,
+        "at": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "note": note,
+        # Only what the citizen filled in: an unticked box or an empty field changes nothing,
+        # and files are listed below by their hashes.
+        "data": {
+            k: _canonical_value(v)
+            for k, v in sorted(cleaned.items())
+            if v not in ("", None, False) and not isinstance(v, list)
+        },
+        "files": [
+            {
+                "field": a.field_name,
+                "sha256": a.sha256,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in sorted(atts, key=lambda a: (a.field_name, a.sha256))
+        ],
+    }
+    key = commune_signing_key(session, commune.id, keys.sealing)
+    signature = sign(payload, key)
+    resume_clock(dossier, calendar, now)
+    previous = dossier.state
+    dossier.state = new_state
+    event = DossierEvent(
+        commune_id=commune.id,
+        dossier_id=dossier.id,
+        at=now,
+        action=Action.SUBMIT_SUPPLEMENT.value,
+        from_state=previous.value,
+        to_state=new_state.value,
+        public_note="",
+        new_due_date=dossier.due_date,
+        signature_key_id=signature.key_id,
+        signature=signature.value,
+        content_hash=hashlib.sha256(canonical_bytes(payload)).hexdigest(),
+    )
+    session.add(event)
+    session.flush()
+    event.sealed_data = seal_json(payload, keys.sealing, context=supplement_context(dossier, event))
+    for att in atts:
+        att.dossier_id = dossier.id
+        att.draft_hash = None
+    session.flush()
+    return event
+
+
+def supplement_context(dossier: Dossier, event: DossierEvent) -> bytes:
+    return f"supplement:{dossier.commune_id}:{dossier.public_id}:{event.id}".encode()
+
+
+def resume_clock(dossier: Dossier, calendar: WorkCalendar, now: datetime) -> None:
+    """Time spent waiting for the citizen does not count against the office (domain.md §6):
+    the due date moves by the working days the dossier was paused."""
+    if dossier.paused_since is None:
+        return
+    paused = calendar.working_days_between(_aware(dossier.paused_since), now)
+    if paused:
+        dossier.due_date = calendar.add_working_days(dossier.due_date, paused)
+    dossier.paused_since = None
+
+
+# --- Posters, staff side ------------------------------------------------------------------------
+
+
+def create_poster(
+    session: Session,
+    *,
+    commune: Commune,
+    code: str,
+    location: str,
+    keys: KeyMaterial,
+    now: datetime,
+    created_by: int | None = None,
+    expires_at: datetime | None = None,
+) -> Poster:
+    """A new poster of an enabled procedure of the commune at a place."""
+    location = " ".join(location.split())
+    if not 2 <= len(location) <= 200:
+        raise ValueError("The place must be 2–200 characters, e.g. “Bảng tin UBND xã”.")
+    offered_procedure(session, commune, code)  # raises NotFound when not offered
+    poster = Poster(
+        commune_id=commune.id,
+        code=code,
+        location=location,
+        key_id=keys.poster_current,
+        created_by=created_by,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(poster)
+    session.flush()
+    return poster
+
+
+def poster_token(poster: Poster, keys: KeyMaterial) -> str:
+    return make_token(poster.id, keys.poster_keys[poster.key_id], key_id=poster.key_id)
+
+
+def active_posters(session: Session, commune: Commune, now: datetime) -> list[Poster]:
+    rows = session.scalars(
+        select(Poster)
+        .where(Poster.commune_id == commune.id, Poster.revoked_at.is_(None))
+        .order_by(Poster.code, Poster.location, Poster.id)
+    )
+    return [p for p in rows if p.expires_at is None or _aware(p.expires_at) > now]
+
+
+def poster_prints(
+    session: Session,
+    commune: Commune,
+    posters: list[Poster],
+    *,
+    keys: KeyMaterial,
+    public_base_url: str,
+) -> list[PosterPrint]:
+    """What is printed on each poster (the caller has checked they are active)."""
+    out = []
+    host = official_host(public_base_url)
+    for poster in posters:
+        try:
+            offered = offered_procedure(session, commune, poster.code)
+        except NotFound:
+            continue
+        token = poster_token(poster, keys)
+        out.append(
+            PosterPrint(
+                procedure_name_vi=offered.name_vi,
+                procedure_name_en=offered.name_en,
+                commune_name=commune.name,
+                province_name=commune.province_name,
+                location=poster.location,
+                url=poster_url(public_base_url, token),
+                short_code=short_code(token),
+                official_host=host,
+                fee_line=f"Lệ phí: {offered.fee.vi.lower()}"
+                if not offered.fee.vi.startswith("Lệ phí")
+                else offered.fee.vi,
+                processing_line=f"Thời hạn giải quyết: {offered.time.vi.lower()}",
+            )
+        )
+    return out
