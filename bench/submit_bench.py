@@ -1,0 +1,499 @@
+"""Submissions per second through gunicorn, beside a minimal endpoint measured in the same run.
+
+    .venv/bin/python bench/submit_bench.py [--engine sqlite|postgresql|both] [--seconds 10]
+        [--photos]
+
+For each engine: a fresh install (init --demo), gunicorn with 4 sync workers (and the rest of
+gunicorn.conf.py), wrk with 32 connections posting a valid birth registration, each request with
+its own draft so each makes a new dossier; then bench/minimal_app.py (parse the same form, sign,
+insert one row) under the same settings on its own database of the same engine.
+
+"Text-only": the birth certificate is a required paper, so before the timed run every draft the
+run will use gets its photo attached (as the form does when a phone sends the photo first); the
+timed request then validates, seals, signs and stores the dossier and links the paper to it.
+`--photos` adds a run whose every request carries two 12-megapixel JPEGs (multipart), inspected,
+re-encoded, sealed and fsynced inside the request.
+
+A run only counts if every answer is the expected one (303 for ours, 200 for minimal) and the
+database holds at least as many new dossiers as there were 303s (more by the requests still in
+flight when wrk stopped, whose answers it never reads): both counts are printed, and the script
+exits non-zero otherwise.
+Loopback only, bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import UTC, date, datetime
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PY = sys.executable
+BIN = Path(PY).parent
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback
+            return
+        except Exception:  # noqa: BLE001
+            time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def gunicorn(app: str, port: int, env: dict[str, str], workers: int = 4) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--access-logfile",
+            "/dev/null",
+            "--error-logfile",
+            "-",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+LUA = r"""
+-- Each request gets its own draft: PREFIX .. thread id .. counter (the drafts of the text-only run
+-- were staged beforehand with their paper attached). Statuses are counted per thread and printed.
+local tid = 0
+local threads = {}
+function setup(thread)
+  thread:set("id", tid)
+  tid = tid + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  counter = 0
+  statuses = {}
+  local at = string.find(wrk.body, "DRAFTDRAFTDRAFTDRAFTDRAFT", 1, true)
+  head = string.sub(wrk.body, 1, at - 1)
+  tail = string.sub(wrk.body, at + 25)
+end
+request = function()
+  counter = counter + 1
+  local draft = string.format("%s%02d%08d", PREFIX, id, counter)
+  return wrk.format("POST", wrk.path, wrk.headers, head .. draft .. tail)
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+done = function(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    for k, v in pairs(t:get("statuses")) do total[k] = (total[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(total) do table.insert(parts, k .. "=" .. v) end
+  io.write("STATUSES " .. table.concat(parts, " ") .. "\n")
+end
+"""
+
+
+def run_wrk(
+    url: str, body: bytes, headers: dict[str, str], seconds: int, conns: int, prefix: str
+) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        body_file = Path(tmp) / "body.bin"
+        body_file.write_bytes(body)
+        hdr_lua = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+        script.write_text(
+            f'wrk.method = "POST"\nlocal f = io.open("{body_file}", "rb")\n'
+            f'wrk.body = f:read("*all")\nf:close()\nPREFIX = "{prefix}"\n{hdr_lua}\n{LUA}'
+        )
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{conns}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    errors = re.search(r"Socket errors: (.*)", out)
+    statuses_line = re.search(r"^STATUSES(.*)$", out, re.M)
+    statuses = {
+        int(k): int(v)
+        for k, v in re.findall(r"(\d+)=(\d+)", statuses_line.group(1) if statuses_line else "")
+    }
+    return {
+        "rate": rate,
+        "p50": lat.get("50"),
+        "p99": lat.get("99"),
+        "statuses": statuses,
+        "socket_errors": errors.group(1) if errors else "none",
+    }
+
+
+def cpu_seconds(master: int) -> float:
+    """CPU time used so far by a gunicorn master and its workers (Linux /proc). Less sensitive
+    than requests/s to whatever else this shared machine runs at the same time."""
+    pids = [master]
+    with suppress(OSError):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        pids += [int(p) for p in children]
+    total = 0
+    for pid in pids:
+        with suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def timed_wrk(master: int, *args: Any) -> dict:
+    before = cpu_seconds(master)
+    result = run_wrk(*args)
+    answered = sum(result["statuses"].values())
+    result["cpu_ms"] = (cpu_seconds(master) - before) * 1000 / max(answered, 1)
+    return result
+
+
+def to_ms(text: str | None) -> float:
+    if not text:
+        return float("nan")
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def prepare_form(base: str) -> tuple[dict[str, str], str, str]:
+    """GET the form as a browser would: the CSRF token, the session cookie and the action."""
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    html = opener.open(f"{base}/x/nhuan-duc/khai-sinh", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    from procedures.catalog import load_catalog
+    from procedures.samples import sample_values
+
+    values = sample_values(load_catalog().get("khai-sinh"), today=date.today(), seed=7)
+    from core.services import CONSENT_VERSION
+
+    values.update(
+        {"csrf_token": token, "draft": "DRAFTDRAFTDRAFTDRAFTDRAFT", "consent": CONSENT_VERSION}
+    )
+    return values, cookie, f"{base}/x/nhuan-duc/khai-sinh"
+
+
+def photo_jpeg(seed: int) -> bytes:
+    import random
+
+    from PIL import Image, ImageFilter
+
+    rng = random.Random(seed)  # noqa: S311
+    small = Image.effect_noise((400, 300), 60).convert("RGB")
+    img = small.resize((4000, 3000)).filter(ImageFilter.GaussianBlur(2))
+    for _ in range(40):
+        x, y = rng.randrange(3800), rng.randrange(2800)
+        img.paste(
+            (rng.randrange(256), rng.randrange(256), rng.randrange(256)), (x, y, x + 200, y + 40)
+        )
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def multipart(values: dict[str, str], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    boundary = "----kioskbench7MA4YWxkTrZu0gW"
+    out = io.BytesIO()
+    for k, v in values.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode())
+        out.write(v.encode() + b"\r\n")
+    for field, name, data in files:
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"'
+            f"\r\nContent-Type: image/jpeg\r\n\r\n".encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def report(label: str, r: dict, unit: str, expected: int, stored: int) -> bool:
+    """One line of figures; False when the run measured anything but successful submissions."""
+    good = r["statuses"].get(expected, 0)
+    others = {k: v for k, v in sorted(r["statuses"].items()) if k != expected}
+    # wrk stops with requests in flight: those are stored but their answers are never counted.
+    valid = not others and r["socket_errors"] == "none" and good <= stored
+    print(
+        f"  {label:<8} {r['rate']:8.1f} {unit}  p50 {to_ms(r['p50']):7.1f} ms  "
+        f"p99 {to_ms(r['p99']):7.1f} ms  server CPU {r['cpu_ms']:5.2f} ms/req  "
+        f"{expected}s {good}  stored {stored}  "
+        f"other statuses {others or 'none'}  socket errors {r['socket_errors']}"
+        + ("" if valid else "  ** INVALID RUN **")
+    )
+    return valid
+
+
+def make_database(engine: str, tmp: Path) -> tuple[str, str, Callable[[], None]]:
+    if engine == "sqlite":
+        return f"sqlite:///{tmp / 'kiosk.db'}", f"sqlite:///{tmp / 'minimal.db'}", lambda: None
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    names = [f"kiosk_bench_{os.getpid()}", f"kiosk_bench_min_{os.getpid()}"]
+    with admin.connect() as c:
+        for n in names:
+            c.execute(text(f"DROP DATABASE IF EXISTS {n}"))
+            c.execute(text(f"CREATE DATABASE {n}"))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            for n in names:
+                c.execute(text(f"DROP DATABASE IF EXISTS {n} WITH (FORCE)"))
+        admin.dispose()
+
+    base = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+    return base + names[0], base + names[1], drop
+
+
+def count_rows(url: str, query: str) -> int:
+    """A count, once the requests still in flight when wrk stopped have finished."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        last = -1
+        for _ in range(40):
+            with engine.connect() as c:
+                now = int(c.execute(text(query)).scalar_one())
+            if now == last:
+                return now
+            last = now
+            time.sleep(0.5)
+        return last
+    finally:
+        engine.dispose()
+
+
+def stage_drafts(prefix: str, per_thread: int) -> None:
+    """Run in a subprocess with the bench's environment: give each draft the text-only run will
+    use its birth certificate, as if the citizen's phone had sent the photo earlier (the paper is
+    required, so a birth registration without one is refused)."""
+    from application import create_app
+    from core import services
+    from core.uploads import UploadLimits, inspect_upload
+    from storage.files import FileStore
+
+    class Unsynced(FileStore):
+        # Staging only: the timed runs still write (and fsync) through the real FileStore.
+        def write(self, name: str, data: bytes) -> None:
+            path = self._path(name)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_bytes(data)
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 800), (250, 250, 245)).save(buf, "JPEG", quality=80)
+    accepted = inspect_upload(buf.getvalue(), filename="giay-chung-sinh.jpg", limits=UploadLimits())
+    runtime = create_app().extensions["kiosk"]
+    store = Unsynced(runtime.upload_dir)
+    field = _photo_field()
+    now = datetime.now(UTC)
+    with runtime.db.writing() as s:
+        commune = services.commune_by_slug(s, "nhuan-duc")
+        for thread in range(2):
+            for n in range(1, per_thread + 1):
+                services.accept_upload(
+                    s,
+                    commune=commune,
+                    draft=f"{prefix}{thread:02d}{n:08d}",
+                    field_name=field,
+                    accepted=accepted,
+                    store=store,
+                    keyring=runtime.keys.sealing,
+                    now=now,
+                )
+
+
+STAGED_PER_SECOND = 600  # drafts per wrk thread and second: covers up to 1200 submissions/s
+
+
+def bench_engine(engine: str, seconds: int, photos: bool) -> bool:
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+    url, minimal_url, drop = make_database(engine, tmp)
+    env = {
+        **os.environ,
+        "KIOSK_INSTANCE_PATH": str(tmp / "instance"),
+        "KIOSK_DATABASE_URL": url,
+        "MINIMAL_DATABASE_URL": minimal_url,
+    }
+    ok = True
+    try:
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "wsgi", "init", "--demo"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        staged = "benchtextdraft"
+        t0 = time.monotonic()
+        subprocess.run(
+            [PY, __file__, "--stage", staged, str(seconds * STAGED_PER_SECOND)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        print(
+            f"[{engine}] staged {2 * seconds * STAGED_PER_SECOND} drafts with their paper "
+            f"in {time.monotonic() - t0:.0f}s"
+        )
+        port, mport = free_port(), free_port()
+        server = gunicorn("wsgi:app", port, env)
+        minimal = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                "4",
+                "-b",
+                f"127.0.0.1:{mport}",
+                "--chdir",
+                str(ROOT / "bench"),
+                "--access-logfile",
+                "/dev/null",
+                "minimal_app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_up(base + "/healthz")
+            wait_up(f"http://127.0.0.1:{mport}/")
+            values, cookie, action = prepare_form(base)
+            body = urllib.parse.urlencode(values).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+            ours = timed_wrk(server.pid, action, body, headers, seconds, 32, staged)
+            stored = count_rows(url, "SELECT count(*) FROM dossier")
+            base_line = timed_wrk(
+                minimal.pid, f"http://127.0.0.1:{mport}/submit", body, headers, seconds, 32, "m"
+            )
+            stored_min = count_rows(minimal_url, "SELECT count(*) FROM minimal_submission")
+            ratio = ours["rate"] / base_line["rate"]
+            print(f"[{engine}] text-only birth registration, 4 workers, 32 connections, {seconds}s")
+            ok &= report("ours", ours, "req/s", 303, stored)
+            ok &= report("minimal", base_line, "req/s", 200, stored_min)
+            print(
+                f"  ratio    {ratio:.2f} (target >= 0.50), p99 target < 100 ms; CPU per request "
+                f"{ours['cpu_ms'] / base_line['cpu_ms']:.1f}x the minimal's"
+            )
+            if photos:
+                field = _photo_field()
+                jpegs = [photo_jpeg(1), photo_jpeg(2)]
+                files = [(field, "anh1.jpg", jpegs[0]), (field, "anh2.jpg", jpegs[1])]
+                mp_body, ctype = multipart(values, files)
+                mp_headers = {"Content-Type": ctype, "Cookie": cookie}
+                res = timed_wrk(
+                    server.pid, action, mp_body, mp_headers, seconds, 8, "benchphotodraft"
+                )
+                # The staged papers are a few KB; the re-encoded photos are hundreds.
+                photos = "FROM attachment WHERE dossier_id IS NOT NULL AND size > 100000"
+                stored_p = count_rows(url, f"SELECT count(DISTINCT dossier_id) {photos}")  # noqa: S608 - constants
+                atts = count_rows(url, f"SELECT count(*) {photos}")  # noqa: S608 - constants
+                sizes = " + ".join(f"{len(j) // 1024} KB" for j in jpegs)
+                print(f"[{engine}] two 12-megapixel JPEGs ({sizes}) per dossier, 8 connections")
+                ok &= report("ours", res, "dossiers/s (target >= 20)", 303, stored_p)
+                print(f"  photos stored with their dossiers: {atts} (2 per dossier)")
+                ok &= stored_p * 2 == atts
+        finally:
+            stop(server)
+            stop(minimal)
+    finally:
+        drop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ok
+
+
+def _photo_field() -> str:
+    from procedures.catalog import load_catalog
+    from procedures.schema import FieldKind
+
+    defn = load_catalog().get("khai-sinh")
+    return next(f.name for f in defn.fields if f.kind == FieldKind.FILE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--photos", action="store_true")
+    parser.add_argument(
+        "--stage", nargs=2, metavar=("PREFIX", "PER_THREAD"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.stage:
+        stage_drafts(args.stage[0], int(args.stage[1]))
+        return
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    ok = True
+    for engine in engines:
+        ok &= bench_engine(engine, args.seconds, args.photos)
+    if not ok:
+        raise SystemExit("some run measured failed requests: its figures are meaningless")
+
+
+if __name__ == "__main__":
+    main()
