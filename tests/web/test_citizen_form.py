@@ -1,0 +1,172 @@
+"""The citizen's form over HTTP: validation, values kept, CSRF, idempotency, receipt, status."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from core import services
+from core.sealing import unseal_json
+from core.signing import Signature, verify
+from storage.models import Attachment, Dossier, DossierEvent
+from storage.runtime import Runtime
+from tests.citizen import file_fields, open_form, photo, post_form, submit, valid_values
+
+
+def _count(runtime: Runtime) -> int:
+    with runtime.db.reading() as s:
+        return int(s.scalar(select(func.count()).select_from(Dossier)) or 0)
+
+
+def test_valid_birth_registration_is_sealed_signed_and_queued(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    defn = runtime.catalog.get("khai-sinh")
+    code, secret = submit(client, defn, seed=3)
+    assert re.fullmatch(r"27517-\d{6}-\d{4}", code)
+    assert len(secret) == 10
+    with runtime.db.reading() as s:
+        dossier = s.scalar(select(Dossier).where(Dossier.code == code))
+        assert dossier is not None and dossier.state == "received"
+        payload = unseal_json(
+            dossier.sealed_data, runtime.keys.sealing, context=services.dossier_context(dossier)
+        )
+        keys = services.commune_verify_keys(s, dossier.commune_id)
+        assert verify(payload, Signature(dossier.signature_key_id, dossier.signature), keys)
+        assert payload["procedure"] == "khai-sinh" and payload["code"] == code
+        assert len(payload["files"]) == 1 and payload["files"][0]["content_type"] == "image/jpeg"
+        events = s.scalars(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id))
+        assert [e.to_state for e in events] == ["received"]
+        atts = s.scalars(select(Attachment).where(Attachment.dossier_id == dossier.id)).all()
+        assert len(atts) == 1 and atts[0].draft_hash is None
+        assert dossier.due_date >= date(2026, 1, 1)
+        # Tampering with the stored payload breaks the signature.
+        payload["data"]["tre_ho_ten"] = "Người Khác"
+        assert not verify(payload, Signature(dossier.signature_key_id, dossier.signature), keys)
+
+
+def test_mistake_comes_back_in_vietnamese_with_every_value_kept(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    defn = runtime.catalog.get("khai-sinh")
+    _, csrf, draft = open_form(client, "khai-sinh")
+    values = valid_values(defn, seed=4)
+    values["nyc_dien_thoai"] = "028 3812 3456"  # a landline
+    values["tre_ngay_sinh"] = "31/02/2026"  # no such day
+    before = _count(runtime)
+    response = post_form(
+        client,
+        defn,
+        values,
+        csrf=csrf,
+        draft=draft,
+        files={"giay_chung_sinh": [(photo(), "chung-sinh.jpg")]},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert _count(runtime) == before
+    assert 'id="error-summary"' in html and 'href="#f-nyc_dien_thoai"' in html
+    assert 'id="f-nyc_dien_thoai-error"' in html and 'id="f-tre_ngay_sinh-error"' in html
+    for name, value in values.items():
+        if name in ("co_cha",):
+            continue
+        assert (
+            f'value="{value}"' in html
+            or f">{value}</textarea>" in html
+            or (f'value="{value}" selected' in html)
+        ), name
+    # The accepted photo is listed and not asked for again.
+    assert "chung-sinh.jpg" in html
+    values["nyc_dien_thoai"] = "0912 345 678"
+    values["tre_ngay_sinh"] = date.today().strftime("%d/%m/%Y")
+    response = post_form(client, defn, values, csrf=csrf, draft=draft)
+    assert response.status_code == 303
+    assert _count(runtime) == before + 1
+
+
+def test_missing_or_stale_csrf_keeps_the_values(client: FlaskClient, runtime: Runtime) -> None:
+    defn = runtime.catalog.get("ket-hon")
+    _, _, draft = open_form(client, "ket-hon")
+    values = valid_values(defn, seed=5)
+    before = _count(runtime)
+    response = post_form(client, defn, values, csrf="stale-token", draft=draft)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Trang đã mở quá lâu" in html
+    assert f'value="{values["nam_ho_ten"]}"' in html
+    assert _count(runtime) == before
+
+
+def test_double_tap_gives_one_dossier(client: FlaskClient, runtime: Runtime) -> None:
+    defn = runtime.catalog.get("trich-luc-ho-tich")
+    _, csrf, draft = open_form(client, defn.code)
+    values = valid_values(defn, seed=6)
+    before = _count(runtime)
+    first = post_form(client, defn, values, csrf=csrf, draft=draft)
+    second = post_form(client, defn, values, csrf=csrf, draft=draft)
+    assert first.status_code == second.status_code == 303
+    assert _count(runtime) == before + 1
+    receipt = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "Đã nhận hồ sơ" in receipt
+
+
+def test_fee_is_computed_and_vietqr_shown(client: FlaskClient, runtime: Runtime) -> None:
+    defn = runtime.catalog.get("trich-luc-ho-tich")
+    _, csrf, draft = open_form(client, defn.code)
+    values = valid_values(defn, seed=7)
+    values["so_ban_sao"] = "3"
+    response = post_form(client, defn, values, csrf=csrf, draft=draft)
+    receipt = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "24.000 đ" in receipt
+    assert "hai mươi bốn nghìn đồng" in receipt
+    assert "UBND XA NHUAN DUC" in receipt
+
+
+def test_required_photo_missing_is_an_error(client: FlaskClient, runtime: Runtime) -> None:
+    defn = runtime.catalog.get("khai-tu")
+    _, csrf, draft = open_form(client, defn.code)
+    response = post_form(client, defn, valid_values(defn, seed=8), csrf=csrf, draft=draft)
+    assert response.status_code == 422
+    for name in file_fields(defn):
+        assert f'id="f-{name}-error"' in response.get_data(as_text=True)
+
+
+def test_receipt_status_page_and_same_answer_for_wrong_code_or_secret(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    defn = runtime.catalog.get("chung-thuc-chu-ky")
+    code, secret = submit(client, defn, seed=9)
+    other = client.application.test_client()
+    page = other.get(f"/tra-cuu?ma={code}&k={secret}")
+    assert page.status_code == 303
+    status = other.get(page.headers["Location"]).get_data(as_text=True)
+    assert code in status and "Đã tiếp nhận" in status
+    wrong_secret = other.get(f"/tra-cuu?ma={code}&k=AAAAAAAAAA")
+    wrong_code = other.get(f"/tra-cuu?ma=27517-990101-9999&k={secret}")
+    assert wrong_secret.status_code == wrong_code.status_code == 404
+
+    def text(r):  # the page without the echoed code and the per-session token
+        return re.sub(
+            r'name="csrf_token" value="[^"]*"|value="[^"]*"', "", r.get_data(as_text=True)
+        )
+
+    assert text(wrong_secret) == text(wrong_code)
+
+
+def test_signed_receipt_verifies_with_the_cli(
+    client: FlaskClient, runtime: Runtime, tmp_path
+) -> None:
+    defn = runtime.catalog.get("khai-sinh")
+    submit(client, defn, seed=10)
+    data = client.get("/x/nhuan-duc/bien-nhan/bien-nhan.json").data
+    path = tmp_path / "bien-nhan.json"
+    path.write_bytes(data)
+    runner = client.application.test_cli_runner()
+    ok = runner.invoke(args=["receipt", "verify", str(path)])
+    assert ok.exit_code == 0 and "VALID" in ok.output
+    path.write_bytes(data.replace(b'"fee": 0', b'"fee": 1'))
+    bad = runner.invoke(args=["receipt", "verify", str(path)])
+    assert bad.exit_code == 1 and "INVALID" in bad.output
