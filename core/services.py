@@ -16,9 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Date, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from core.deadlines import WorkCalendar
@@ -50,10 +48,8 @@ from storage.models import (
     Commune,
     CommuneProcedure,
     Dossier,
-    DossierCounter,
     DossierEvent,
     Poster,
-    PosterDay,
     ProcedureVersion,
 )
 from storage.models import SigningKey as SigningKeyRow
@@ -351,22 +347,17 @@ class Submitted:
     created: bool  # False when this was a retry of a dossier already stored
 
 
-_NEXT_VALUE = {
-    dialect: insert(DossierCounter)
-    .values(commune_id=bindparam("commune_id"), day=bindparam("day"), last_value=1)
-    .on_conflict_do_update(
-        index_elements=["commune_id", "day"],
-        set_={"last_value": DossierCounter.last_value + 1},
-    )
-    .returning(DossierCounter.last_value)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+# Plain SQL that both engines speak: SQLAlchemy cannot cache the compiled form of an
+# `on_conflict_do_update` construct, and compiling it cost more than the rest of the insert.
+_NEXT_VALUE = text(
+    "INSERT INTO dossier_counter (commune_id, day, last_value) VALUES (:commune_id, :day, 1) "
+    "ON CONFLICT (commune_id, day) DO UPDATE SET last_value = dossier_counter.last_value + 1 "
+    "RETURNING last_value"
+).bindparams(bindparam("day", type_=Date))
 
 
 def _next_code(session: Session, commune: Commune, day: date) -> str:
-    dialect = session.get_bind().dialect.name
-    stmt = _NEXT_VALUE["postgresql" if dialect == "postgresql" else "sqlite"]
-    seq = int(session.execute(stmt, {"commune_id": commune.id, "day": day}).scalar_one())
+    seq = int(session.execute(_NEXT_VALUE, {"commune_id": commune.id, "day": day}).scalar_one())
     return f"{commune.code}-{day:%y%m%d}-{seq:04d}"
 
 
@@ -559,15 +550,23 @@ def _dossier_context(commune_id: int, public_id: str) -> bytes:
 
 def count_poster(session: Session, poster_id: int, commune_id: int, day: date, what: str) -> None:
     """Add one to a poster's anonymous daily funnel (scans, forms_started, submitted, approved)."""
-    column = getattr(PosterDay, what)
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    values = {"scans": 0, "forms_started": 0, "submitted": 0, "approved": 0, what: 1}
-    session.execute(
-        insert(PosterDay)
-        .values(poster_id=poster_id, day=day, commune_id=commune_id, **values)
-        .on_conflict_do_update(index_elements=["poster_id", "day"], set_={what: column + 1})
-    )
+    if what not in _FUNNEL:
+        raise ValueError(what)
+    values: dict[str, object] = {"poster_id": poster_id, "day": day, "commune_id": commune_id}
+    values.update({column: int(column == what) for column in _FUNNEL})
+    session.execute(_POSTER_COUNT, values)
+
+
+_POSTER_COUNT_SQL = (
+    "INSERT INTO poster_day (poster_id, day, commune_id, scans, forms_started, submitted, "
+    "approved) "
+    "VALUES (:poster_id, :day, :commune_id, :scans, :forms_started, :submitted, :approved) "
+    "ON CONFLICT (poster_id, day) DO UPDATE SET "
+    "scans = poster_day.scans + :scans, forms_started = poster_day.forms_started + :forms_started, "
+    "submitted = poster_day.submitted + :submitted, approved = poster_day.approved + :approved"
+)
+_POSTER_COUNT = text(_POSTER_COUNT_SQL).bindparams(bindparam("day", type_=Date))
+_FUNNEL = ("scans", "forms_started", "submitted", "approved")
 
 
 # --- Following the dossier ----------------------------------------------------------------------

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from storage.models import RateCounter
@@ -68,18 +66,16 @@ class DatabaseCounter:
             return row.count if row else 0
 
 
+# Plain SQL that both engines speak: SQLAlchemy cannot cache an `on_conflict_do_update` construct.
+_INCREMENT = text(
+    'INSERT INTO rate_counter (bucket, "window", count) VALUES (:bucket, :window, 1) '
+    'ON CONFLICT (bucket, "window") DO UPDATE SET count = rate_counter.count + 1 '
+    "RETURNING count"
+)
+
+
 def _increment(session: Session, bucket: str, window: int) -> int:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(RateCounter)
-        .values(bucket=bucket, window=window, count=1)
-        .on_conflict_do_update(
-            index_elements=["bucket", "window"], set_={"count": RateCounter.count + 1}
-        )
-        .returning(RateCounter.count)
-    )
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(_INCREMENT, {"bucket": bucket, "window": window}).scalar_one())
 
 
 class RedisCounter:
