@@ -371,6 +371,7 @@ def _editor_page(
         where=lambda key: editor.where(key, draft),
         integer_fields=editor.names_of_kind(draft, [FieldKind.INTEGER]),
         date_fields=editor.names_of_kind(draft, [FieldKind.DATE]),
+        select_fields=editor.names_of_kind(draft, [FieldKind.SELECT]),
         row_count=editor.row_count,
         notice=notice,
         FeeKind=FeeKind,

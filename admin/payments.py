@@ -192,6 +192,48 @@ def mark_paid() -> ResponseReturnValue:
     return redirect(url_for("staff_payments.index"), code=303)
 
 
+@payments_bp.post("/mien-le-phi")
+def exemption() -> ResponseReturnValue:
+    """Confirm or refuse a declared fee exemption, from the dossier page."""
+    staff = _staff()
+    code = request.form.get("code", "")[:40]
+    confirm = request.form.get("decision") == "confirm"
+    back = url_for("admin.dossier", code=code)
+    if not _csrf_ok():
+        flash(STALE_PAGE.in_(g.lang))
+        return redirect(back, code=303)
+    if not payments.may_mark_paid(staff):
+        raise _refuse()
+    try:
+        with rt().db.writing() as s:
+            dossier = payments.dossier_for_staff(s, staff, code)
+            payments.decide_exemption(
+                s,
+                dossier=dossier,
+                confirm=confirm,
+                staff_id=staff.user_id,
+                actor=staff.actor,
+                now=now_utc(),
+            )
+            amount = dossier.fee_amount
+    except payments.NotFound:
+        abort(404)
+    except payments.PaymentRefused as exc:
+        flash(exc.message.in_(g.lang))
+        return redirect(back, code=303)
+    if confirm:
+        done = Message(
+            f"Hồ sơ {code}: đã xác nhận miễn lệ phí.", f"Dossier {code}: fee exemption confirmed."
+        )
+    else:
+        done = Message(
+            f"Hồ sơ {code}: không đủ điều kiện miễn; lệ phí phải nộp {vnd(amount)}.",
+            f"Dossier {code}: exemption refused; the fee owed is {vnd(amount)}.",
+        )
+    flash(done.in_(g.lang))
+    return redirect(back, code=303)
+
+
 # --- The collecting account ---------------------------------------------------------------------
 
 

@@ -491,6 +491,7 @@ def _dossier_response(
         "admin/dossier.html",
         status,
         p=page,
+        can_decide_exemption=identity.role == Role.OFFICIAL,
         errors=errors or {},
         values=values or {},
         notice=notice,

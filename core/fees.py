@@ -78,3 +78,17 @@ def compute_fee(
         cap_per_copy=fee.cap_per_copy,
     )
     return per_page_amount(scale, pages) * copies
+
+
+def claimed_exemption(defn: ProcedureDefinition, values: Mapping[str, object]) -> str | None:
+    """The exempt group the citizen declared on the form (an option's value), if any."""
+    name = defn.fee.exemption_field
+    if name is None:
+        return None
+    value = values.get(name)
+    if not isinstance(value, str) or not value:
+        return None
+    field = next((f for f in defn.fields if f.name == name), None)
+    if field is None or value not in {o.value for o in field.options}:
+        return None
+    return value

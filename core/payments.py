@@ -254,6 +254,47 @@ def mark_fee_paid(
     )
 
 
+def decide_exemption(
+    session: Session,
+    *,
+    dossier: Dossier,
+    confirm: bool,
+    staff_id: int,
+    actor: str,
+    now: datetime,
+) -> None:
+    """An official has checked the proof of the exempt group the citizen declared: confirmed, the
+    dossier owes nothing; refused, it owes the fee it would have owed without the exemption (and
+    the receipt and status pages show the VietQR for it). Decided once; audited."""
+    if dossier.fee_exemption_state != "claimed":
+        raise PaymentRefused(
+            Message(
+                "Hồ sơ này không có yêu cầu miễn lệ phí đang chờ kiểm tra.",
+                "This dossier has no fee exemption waiting to be checked.",
+            )
+        )
+    if dossier.state in NO_FEE_STATES:
+        raise PaymentRefused(
+            Message(
+                "Hồ sơ đã bị từ chối hoặc rút: không thu lệ phí.",
+                "The dossier was refused or withdrawn: no fee is collected.",
+            )
+        )
+    dossier.fee_exemption_state = "confirmed" if confirm else "refused"
+    if not confirm:
+        dossier.fee_amount = dossier.fee_without_exemption
+    session.flush()  # the row change before the audit event (see core.audit_log)
+    audit(
+        session,
+        actor=actor,
+        action="fees.exemption_confirmed" if confirm else "fees.exemption_refused",
+        target=f"dossier:{dossier.code}",
+        commune_id=dossier.commune_id,
+        detail={"amount": dossier.fee_amount, "by": staff_id},
+        now=now,
+    )
+
+
 # --- Bank statements ------------------------------------------------------------------------------
 
 

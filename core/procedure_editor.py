@@ -525,6 +525,21 @@ _EXPLAINED: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
             "'{0}' must be required, without a condition: the fee depends on it.",
         ),
         (
+            r"^a free procedure has no fee to be exempt from$",
+            "Thủ tục miễn phí thì không cần ô chọn đối tượng miễn lệ phí: bỏ chọn ô này.",
+            "A free procedure has no fee to be exempt from: choose no field here.",
+        ),
+        (
+            r"^'(.*)' must name a select field$",
+            "Ô «{0}» phải là ô chọn một (select) liệt kê các đối tượng được miễn.",
+            "'{0}' must be a select field listing the exempt groups.",
+        ),
+        (
+            r"^'(.*)' must not be required: most citizens are in no group$",
+            "Ô «{0}» không được bắt buộc: phần lớn người dân không thuộc đối tượng miễn nào.",
+            "'{0}' must not be required: most citizens belong to no exempt group.",
+        ),
+        (
             r"^'(.*)' needs min_value of 1 or more and a max_value$",
             "Ô «{0}» cần giá trị nhỏ nhất từ 1 và một giá trị lớn nhất.",
             "'{0}' needs a smallest value of 1 or more and a largest value.",
@@ -837,6 +852,7 @@ def overview_form(draft: Draft) -> dict[str, list[str]]:
         "pages_field",
         "on_time_field",
         "on_time_days",
+        "exemption_field",
     ):
         v[f"fee.{key}"] = [_shown(fee.get(key))]
     if fee.get("free_if_on_time") is True:
@@ -887,7 +903,7 @@ def apply_overview(draft: Draft, form: FormData) -> Draft:
         value = read(_one(form, f"fee.{key}"))
         if value is not None:
             fee[key] = value
-    for key in ("quantity_field", "pages_field", "on_time_field"):
+    for key in ("quantity_field", "pages_field", "on_time_field", "exemption_field"):
         name = _one(form, f"fee.{key}").strip()
         if name:
             fee[key] = name
@@ -1053,7 +1069,7 @@ def _rename_references(draft: Draft, old: str, new: str) -> None:
                 field[key] = new
     fee = draft.get("fee")
     if isinstance(fee, dict):
-        for key in ("quantity_field", "pages_field", "on_time_field"):
+        for key in ("quantity_field", "pages_field", "on_time_field", "exemption_field"):
             if fee.get(key) == old:
                 fee[key] = new
 

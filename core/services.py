@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.deadlines import WorkCalendar
 from core.dossier import Action, DossierState, transition
-from core.fees import compute_fee
+from core.fees import claimed_exemption, compute_fee
 from core.keys import KeyMaterial
 from core.poster_print import PosterPrint
 from core.posters import (
@@ -493,6 +493,8 @@ def submit(
     signature = sign(payload, key)
     due = calendar.due_date(now, offered.processing_days)
     fee = compute_fee(offered.definition, offered.fee_amount, cleaned, received_on=day)
+    # A declared exempt group owes nothing until an official has checked the proof.
+    exemption = claimed_exemption(offered.definition, cleaned) if fee > 0 else None
     # The public id is chosen here, not at flush, so the sealed data goes out with the INSERT.
     public_id = uuid.uuid4().hex
     dossier = Dossier(
@@ -513,7 +515,9 @@ def submit(
         received_at=now,
         due_date=due,
         original_due_date=due,
-        fee_amount=fee,
+        fee_amount=0 if exemption else fee,
+        fee_exemption_state="claimed" if exemption else None,
+        fee_without_exemption=fee,
         signature_key_id=signature.key_id,
         signature=signature.value,
         content_hash=hashlib.sha256(canonical_bytes(payload)).hexdigest(),

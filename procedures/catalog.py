@@ -348,6 +348,7 @@ def _read_fee(r: _Reader, value: object) -> Fee:
         on_time_field=r.text(table, "on_time_field", "fee"),
         on_time_days=number("on_time_days"),
         note=r.optional_label(table, "note", "fee"),
+        exemption_field=r.text(table, "exemption_field", "fee"),
     )
 
 
@@ -570,6 +571,21 @@ def _check_fee(r: _Reader, defn: ProcedureDefinition, unreadable: set[str]) -> N
         for key in ("on_time_field", "on_time_days"):
             if getattr(fee, key) != getattr(_DEFAULT_FEE, key):
                 r.add(f"fee.{key}", "only used with free_if_on_time = true")
+    if fee.exemption_field is not None:
+        target = by_name.get(fee.exemption_field)
+        if kind == FeeKind.FREE:
+            r.add("fee.exemption_field", "a free procedure has no fee to be exempt from")
+        elif fee.exemption_field in unreadable:
+            pass
+        elif target is None:
+            r.add("fee.exemption_field", f"refers to '{fee.exemption_field}', which is not a field")
+        elif target.kind != FieldKind.SELECT:
+            r.add("fee.exemption_field", f"'{fee.exemption_field}' must name a select field")
+        elif target.required:
+            r.add(
+                "fee.exemption_field",
+                f"'{fee.exemption_field}' must not be required: most citizens are in no group",
+            )
 
 
 def _check_procedure(r: _Reader, defn: ProcedureDefinition, top: Mapping[str, Any]) -> None:
@@ -915,6 +931,8 @@ def definition_to_json(
             "on_time_field": defn.fee.on_time_field,
             "on_time_days": defn.fee.on_time_days,
         }
+    if defn.fee.exemption_field is not None:
+        fee["exemption_field"] = defn.fee.exemption_field
     if defn.fee.note is not None:
         fee["note"] = words(defn.fee.note)
 

@@ -80,6 +80,9 @@ def sample_values(
             born = date(int(linked), 6, 15)  # a birth *year* field
         male = _is_male(values.get(fd.sex_field or "", "nam")) if fd.sex_field else True
         values[fd.name] = sample_cccd(rng, birth_year=born.year, male=male)
+    # Most citizens belong to no fee-exempt group: leave that declaration empty.
+    if defn.fee.exemption_field is not None:
+        values.pop(defn.fee.exemption_field, None)
     # Conditions on selects: keep only fields whose condition holds.
     for fd in defn.fields:
         if fd.condition is not None and fd.name in values:

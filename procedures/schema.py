@@ -114,6 +114,11 @@ class Fee:
     on_time_field: str | None = None
     on_time_days: int = 0
     note: Label | None = None
+    # Exempt groups (Luật Hộ tịch Điều 11.1.a: families of people with meritorious service to the
+    # revolution, poor households, people with disabilities): a select field, not required, where
+    # the citizen declares the group. A dossier that declares one owes nothing until an official
+    # has checked the proof; if it does not hold, the official puts the fee back.
+    exemption_field: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

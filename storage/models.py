@@ -280,6 +280,11 @@ class Dossier(Base):
     fee_amount: Mapped[int] = mapped_column(Integer, default=0)
     fee_paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     fee_paid_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    # A fee exemption the citizen declared (which group stays in the sealed data: a disability is
+    # sensitive personal data) and what the official found: "claimed" (fee_amount is 0 until
+    # checked), "confirmed", or "refused" (fee_amount is then fee_without_exemption).
+    fee_exemption_state: Mapped[str | None] = mapped_column(String(16))
+    fee_without_exemption: Mapped[int] = mapped_column(Integer, default=0)
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

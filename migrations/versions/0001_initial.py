@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:46:32.738933
+Create Date: 2026-12-07 03:11:32.171491
 """
 
 from collections.abc import Sequence
@@ -305,6 +305,8 @@ def upgrade() -> None:
         sa.Column("fee_amount", sa.Integer(), nullable=False),
         sa.Column("fee_paid_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("fee_paid_by", sa.Integer(), nullable=True),
+        sa.Column("fee_exemption_state", sa.String(length=16), nullable=True),
+        sa.Column("fee_without_exemption", sa.Integer(), nullable=False),
         sa.Column("assigned_to", sa.Integer(), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),

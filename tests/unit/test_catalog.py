@@ -443,6 +443,28 @@ BROKEN = {
         _fee('kind = "per_commune"\nfree_if_on_time = true\non_time_days = 60'),
         "thu.toml: fee.on_time_field: free_if_on_time needs the date field",
     ),
+    "exemption from a free fee": (
+        _fee('kind = "free"\nexemption_field = "nhom"')
+        + _field("nhom", "select", 'options = [{ value = "a", label = { vi = "A", en = "A" } }]\n'),
+        "thu.toml: fee.exemption_field: a free procedure has no fee to be exempt from",
+    ),
+    "exemption on a text field": (
+        _fee('kind = "per_commune"\nexemption_field = "nhom"') + _field("nhom", "text"),
+        "thu.toml: fee.exemption_field: 'nhom' must name a select field",
+    ),
+    "required exemption": (
+        _fee('kind = "per_commune"\nexemption_field = "nhom"')
+        + _field(
+            "nhom",
+            "select",
+            'required = true\noptions = [{ value = "a", label = { vi = "A", en = "A" } }]\n',
+        ),
+        "thu.toml: fee.exemption_field: 'nhom' must not be required",
+    ),
+    "exemption on a missing field": (
+        _fee('kind = "per_commune"\nexemption_field = "nhom"'),
+        "thu.toml: fee.exemption_field: refers to 'nhom', which is not a field",
+    ),
     "unknown top key": (
         BASE.replace("retention_days = 30", 'retention_days = 30\ncolour = "red"'),
         "thu.toml: colour: unknown key 'colour' (expected one of: code, name, legal_basis",

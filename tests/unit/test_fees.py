@@ -155,3 +155,17 @@ def test_on_time_applies_only_to_rules_that_say_so() -> None:
     recent = {"ngay_sinh": RECEIVED.isoformat()}
     assert not is_on_time(EXTRACT.fee, recent, RECEIVED)
     assert compute_fee(EXTRACT, None, {**recent, "so_ban": 1}, received_on=RECEIVED) == 8_000
+
+
+def test_a_declared_exempt_group_is_read_only_from_the_named_select() -> None:
+    from core.fees import claimed_exemption
+    from procedures.catalog import load_catalog
+
+    defn = load_catalog().get("nhan-cha-me-con")
+    assert defn is not None and defn.fee.exemption_field == "mien_le_phi"
+    assert claimed_exemption(defn, {"mien_le_phi": "ho_ngheo"}) == "ho_ngheo"
+    assert claimed_exemption(defn, {"mien_le_phi": ""}) is None
+    assert claimed_exemption(defn, {}) is None
+    assert claimed_exemption(defn, {"mien_le_phi": "vip"}) is None  # not one of the options
+    free = load_catalog().get("ket-hon")
+    assert free is not None and claimed_exemption(free, {"mien_le_phi": "ho_ngheo"}) is None

@@ -1,0 +1,191 @@
+"""A citizen declares a fee-exempt group (Luật Hộ tịch Điều 11.1.a); the official checks the proof.
+
+Until the official has checked it the dossier owes nothing and shows no VietQR; an exemption that
+does not hold puts the fee back (and the VietQR with it); one that holds leaves nothing to pay.
+Either way the decision is taken once, by an official of the procedure, and written to the audit
+log. The group itself (a disability is sensitive personal data) stays in the sealed form data.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from core import services
+from core.accounts import Role
+from storage.models import AuditEvent, Commune, CommuneProcedure, Dossier
+from storage.runtime import Runtime
+from tests.citizen import file_fields, open_form, photo, post_form, valid_values
+from tests.staff_support import dossier_row, make_commune, make_user, sign_in_cookie
+
+PROCEDURE = "nhan-cha-me-con"  # fee set by the province: the commune's amount
+FEE = 15_000
+
+
+@pytest.fixture()
+def commune(runtime: Runtime) -> Commune:
+    commune = make_commune(runtime, "Xã Miễn Phí")
+    with runtime.db.writing() as s:
+        row = s.get(Commune, commune.id)
+        assert row is not None
+        row.bank_bin, row.bank_account, row.bank_account_name = "970436", "0071000999999", "UBND XA"
+        setting = s.scalar(
+            select(CommuneProcedure).where(
+                CommuneProcedure.commune_id == commune.id, CommuneProcedure.code == PROCEDURE
+            )
+        )
+        assert setting is not None
+        setting.fee_amount = FEE
+    return commune
+
+
+def _file(client: FlaskClient, runtime: Runtime, commune: Commune, group: str) -> tuple[str, str]:
+    """File the procedure through the form, declaring `group` ("" for none); (code, receipt)."""
+    defn = runtime.catalog.get(PROCEDURE)
+    assert defn is not None and defn.fee.exemption_field
+    _, csrf, draft = open_form(client, PROCEDURE, commune.slug)
+    values = valid_values(defn, seed=3) | {defn.fee.exemption_field: group}
+    files = {name: [(photo(), "giay-to.jpg")] for name in file_fields(defn)}
+    response = post_form(
+        client, defn, values, csrf=csrf, draft=draft, files=files, slug=commune.slug
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    receipt = client.get(response.headers["Location"]).get_data(as_text=True)
+    code = re.findall(r'<dd class="code">([^<]+)</dd>', receipt)[0].strip()
+    return code, receipt
+
+
+def _official(client: FlaskClient, runtime: Runtime, commune: Commune, role: Role) -> int:
+    scope = (PROCEDURE,) if role == Role.OFFICIAL else ()
+    user_id, _, _ = make_user(runtime, commune, role, procedures=scope)
+    client.set_cookie("kiosk_staff", sign_in_cookie(runtime, user_id), path="/can-bo")
+    return user_id
+
+
+def _decide(client: FlaskClient, code: str, decision: str) -> str:
+    page = client.get(f"/can-bo/ho-so/{code}").get_data(as_text=True)
+    token = unescape(re.search(r'name="csrf_token" value="([^"]+)"', page)[1])  # type: ignore[index]
+    response = client.post(
+        "/can-bo/le-phi/mien-le-phi",
+        data={"csrf_token": token, "code": code, "decision": decision},
+    )
+    assert response.status_code == 303
+    return client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def _audit(runtime: Runtime, code: str) -> list[str]:
+    with runtime.db.reading() as s:
+        return list(
+            s.scalars(select(AuditEvent.action).where(AuditEvent.target == f"dossier:{code}"))
+        )
+
+
+def _payment(runtime: Runtime, commune: Commune, code: str) -> services.PaymentView | None:
+    row = dossier_row(runtime, commune, code)
+    with runtime.db.reading() as s:
+        fresh = s.get(Commune, commune.id)
+        assert fresh is not None
+        return services.payment_view(row, fresh)
+
+
+def test_without_a_declared_group_the_fee_is_owed_at_once(
+    client: FlaskClient, runtime: Runtime, commune: Commune
+) -> None:
+    code, receipt = _file(client, runtime, commune, "")
+    row = dossier_row(runtime, commune, code)
+    assert row.fee_amount == FEE and row.fee_exemption_state is None
+    assert 'id="thanh-toan"' in receipt and "15.000 đ" in receipt
+
+
+def test_an_exemption_that_does_not_hold_puts_the_fee_and_the_vietqr_back(
+    client: FlaskClient, runtime: Runtime, commune: Commune
+) -> None:
+    code, receipt = _file(client, runtime, commune, "ho_ngheo")
+    row = dossier_row(runtime, commune, code)
+    assert (row.fee_amount, row.fee_exemption_state, row.fee_without_exemption) == (
+        0,
+        "claimed",
+        FEE,
+    )
+    # The citizen is told what happens next, and is asked for no payment yet.
+    assert "Bạn đã khai thuộc đối tượng được miễn lệ phí" in receipt
+    assert "15.000 đ" in receipt and 'id="thanh-toan"' not in receipt
+    assert "hộ nghèo" not in receipt.lower()  # the group is not repeated on public pages
+
+    staff = client.application.test_client()
+    _official(staff, runtime, commune, Role.OFFICIAL)
+    page = staff.get(f"/can-bo/ho-so/{code}").get_data(as_text=True)
+    assert "Người thuộc hộ nghèo" in page  # the answer, among the form's data
+    assert "Không đủ điều kiện miễn" in page
+
+    after = _decide(staff, code, "refuse")
+    assert f"Hồ sơ {code}: không đủ điều kiện miễn; lệ phí phải nộp 15.000 đ." in after
+    row = dossier_row(runtime, commune, code)
+    assert (row.fee_amount, row.fee_exemption_state) == (FEE, "refused")
+    pay = _payment(runtime, commune, code)
+    assert pay is not None and pay.amount == FEE and code in pay.purpose
+    assert _audit(runtime, code).count("fees.exemption_refused") == 1
+
+    # Decided once: a second answer changes nothing.
+    again = _decide(staff, code, "confirm")
+    assert "không có yêu cầu miễn lệ phí đang chờ kiểm tra" in again
+    assert dossier_row(runtime, commune, code).fee_amount == FEE
+    assert "fees.exemption_confirmed" not in _audit(runtime, code)
+
+
+def test_a_confirmed_exemption_leaves_nothing_to_pay(
+    client: FlaskClient, runtime: Runtime, commune: Commune
+) -> None:
+    code, _ = _file(client, runtime, commune, "khuyet_tat")
+    staff = client.application.test_client()
+    _official(staff, runtime, commune, Role.OFFICIAL)
+    after = _decide(staff, code, "confirm")
+    assert "Đã xác nhận: không thu lệ phí." in after
+    row = dossier_row(runtime, commune, code)
+    assert (row.fee_amount, row.fee_exemption_state) == (0, "confirmed")
+    assert _payment(runtime, commune, code) is None
+    assert _audit(runtime, code).count("fees.exemption_confirmed") == 1
+    # Stored in clear: only the state; the declared group is in the sealed data.
+    with runtime.db.reading() as s:
+        sealed = s.scalar(select(Dossier.sealed_data).where(Dossier.code == code))
+    assert sealed is not None and "khuyet_tat" not in sealed
+
+
+def test_a_leader_sees_the_claim_but_cannot_decide_it(
+    client: FlaskClient, runtime: Runtime, commune: Commune
+) -> None:
+    code, _ = _file(client, runtime, commune, "gia_dinh_co_cong")
+    staff = client.application.test_client()
+    _official(staff, runtime, commune, Role.LEADER)
+    page = staff.get(f"/can-bo/ho-so/{code}").get_data(as_text=True)
+    assert "kiểm tra giấy tờ chứng minh" in page
+    assert "/can-bo/le-phi/mien-le-phi" not in page
+    token = unescape(re.search(r'name="csrf_token" value="([^"]+)"', page)[1])  # type: ignore[index]
+    response = staff.post(
+        "/can-bo/le-phi/mien-le-phi",
+        data={"csrf_token": token, "code": code, "decision": "confirm"},
+    )
+    assert response.status_code in (403, 404)
+    assert dossier_row(runtime, commune, code).fee_exemption_state == "claimed"
+
+
+def test_another_communes_official_cannot_decide_it(
+    client: FlaskClient, runtime: Runtime, commune: Commune
+) -> None:
+    code, _ = _file(client, runtime, commune, "ho_ngheo")
+    other = make_commune(runtime, "Xã Khác")
+    staff = client.application.test_client()
+    user_id, _, _ = make_user(runtime, other, Role.OFFICIAL, procedures=(PROCEDURE,))
+    staff.set_cookie("kiosk_staff", sign_in_cookie(runtime, user_id), path="/can-bo")
+    page = staff.get("/can-bo/le-phi/").get_data(as_text=True)
+    token = unescape(re.search(r'name="csrf_token" value="([^"]+)"', page)[1])  # type: ignore[index]
+    response = staff.post(
+        "/can-bo/le-phi/mien-le-phi",
+        data={"csrf_token": token, "code": code, "decision": "confirm"},
+    )
+    assert response.status_code == 404
+    assert dossier_row(runtime, commune, code).fee_exemption_state == "claimed"
