@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_REQUIRE_TOTP": None,  # None: required in production, optional elsewhere
     "STAFF_IDLE_MINUTES": 30,
     "STAFF_ABSOLUTE_HOURS": 10,
+    # Reverse proxies in front of the server (nginx: 1). Their X-Forwarded-For/-Proto are trusted
+    # for that many hops, so rate limits count each phone, not the proxy; 0 trusts no header.
+    "TRUSTED_PROXIES": 0,
 }
 
 csrf = CSRFProtect()
@@ -93,6 +96,12 @@ def create_app(config: dict[str, Any] | None = None, *, require_keys: bool | Non
         log.debug("%s", exc)
     app.extensions["kiosk"] = runtime
     app.config["SECRET_KEY"] = runtime.secret_key()
+
+    proxies = int(app.config["TRUSTED_PROXIES"] or 0)
+    if proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     csrf.init_app(app)
     _register_blueprints(app)

@@ -453,3 +453,36 @@ def test_rate_limits_hold_across_workers(app: Flask, runtime: Runtime) -> None:
         assert limited.status_code == 429 and limited.headers.get("Retry-After")
     finally:
         second.extensions["kiosk"].db.dispose()
+
+
+def test_behind_a_trusted_proxy_each_phone_has_its_own_limit(app: Flask, runtime: Runtime) -> None:
+    """Behind nginx (KIOSK_TRUSTED_PROXIES=1) every request comes from the proxy's address: the
+    per-address limit counts the phone's address that nginx forwards, so one abuser does not lock
+    out the park; without the setting a forged X-Forwarded-For changes nothing."""
+    from application import create_app
+
+    keep = ("INSTANCE_PATH", "DATABASE_URL", "TESTING")
+    proxied = create_app({k: app.config[k] for k in keep} | {"TRUSTED_PROXIES": 1})
+    prefix = demo_commune(runtime).code
+
+    def ask(client: FlaskClient, forwarded: str, socket_address: str) -> int:
+        code = f"{prefix}-990102-{secrets.randbelow(9000) + 1000}"  # a new code each time
+        return client.get(
+            f"/tra-cuu?ma={code}&k=WRONGSECRT",
+            headers={"X-Forwarded-For": forwarded},
+            environ_base={"REMOTE_ADDR": socket_address},
+        ).status_code
+
+    try:
+        behind = proxied.test_client()
+        abuser = f"10.78.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        assert [ask(behind, abuser, "127.0.0.1") for _ in range(21)][-1] == 429
+        assert ask(behind, f"10.79.{secrets.randbelow(250)}.7", "127.0.0.1") == 404
+
+        # Directly exposed (no trusted proxy): the header is ignored, the socket address counts.
+        direct = app.test_client()
+        spoofer = f"10.80.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+        statuses = [ask(direct, f"10.81.0.{i}", spoofer) for i in range(21)]
+        assert statuses[-1] == 429
+    finally:
+        proxied.extensions["kiosk"].db.dispose()
