@@ -48,8 +48,14 @@ format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every benchmark, each printing its figures beside a baseline measured in the same run (about
+# 45 minutes; README, Performance). Needs wrk and nginx (apt-get install wrk nginx-light).
 bench: install-dev
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/submit_bench.py --engine both --photos
+	$(BIN)/python bench/uploads_bench.py
+	$(BIN)/python bench/posters_bench.py
+	$(BIN)/python bench/inbox_bench.py --engine both
+	$(BIN)/python bench/load_faults.py --engine both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

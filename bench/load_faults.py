@@ -70,7 +70,17 @@ BIN = Path(PY).parent
 HOST = "127.0.0.1"
 SLUG, CODE = "nhuan-duc", "khai-sinh"
 FORM_PATH = f"/x/{SLUG}/{CODE}"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _pg_bin() -> Path:
+    """The newest PostgreSQL server programs Debian installed (initdb, pg_ctl)."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+    )
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def free_port() -> int:

@@ -1,0 +1,91 @@
+"""Where a submission's time goes: cProfile over the birth-registration POST, in process.
+
+    .venv/bin/python bench/profile_submit.py [--posts 600] [--top 40]
+
+A fresh install in a temporary folder (SQLite, or KIOSK_DATABASE_URL), drafts staged with their
+paper as bench/submit_bench.py does, 50 warm-up posts, then the profiled ones through Flask's test
+client. Prints ms per post (profiled, so slower than real) and the functions by cumulative and by
+own time. Note: the test client sends a new multipart boundary on every request, as phones do;
+werkzeug compiles a regular expression per boundary, which wrk's fixed boundary never shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--posts", type=int, default=600)
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-profile-"))
+    os.environ["KIOSK_INSTANCE_PATH"] = str(tmp / "instance")
+    os.environ.setdefault("KIOSK_DATABASE_URL", f"sqlite:///{tmp / 'kiosk.db'}")
+    flask = Path(sys.executable).parent / "flask"
+    subprocess.run(
+        [str(flask), "--app", "wsgi", "init", "--demo"], cwd=ROOT, check=True, capture_output=True
+    )
+    import submit_bench
+
+    prefix = "profiledraftxyz"  # a valid draft is 20+ characters: prefix + 2 + 8 digits
+    submit_bench.stage_drafts(prefix, args.posts)
+
+    from application import create_app
+    from core.services import CONSENT_VERSION
+    from procedures.catalog import load_catalog
+    from procedures.samples import sample_values
+
+    app = create_app()
+    client = app.test_client()
+    page = client.get("/x/nhuan-duc/khai-sinh").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    defn = load_catalog().get("khai-sinh")
+    assert defn is not None
+    values = sample_values(defn, today=date.today(), seed=7)
+    values.update({"csrf_token": token[1], "consent": CONSENT_VERSION})
+
+    def post(n: int) -> None:
+        form = dict(values, draft=f"{prefix}00{n:08d}")
+        address = {"REMOTE_ADDR": f"10.0.{n % 250}.{n // 250 % 250}"}
+        response = client.post(
+            "/x/nhuan-duc/khai-sinh",
+            data=form,
+            content_type="multipart/form-data",
+            environ_base=address,
+        )
+        assert response.status_code == 303, response.status_code
+
+    warm = 50
+    for n in range(1, warm + 1):
+        post(n)
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    for n in range(warm + 1, args.posts + 1):
+        post(n)
+    profile.disable()
+    elapsed = time.perf_counter() - started
+    print(f"{args.posts - warm} posts: {elapsed * 1000 / (args.posts - warm):.2f} ms per post")
+    stats = pstats.Stats(profile)
+    stats.sort_stats("cumulative").print_stats(args.top)
+    stats.sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
