@@ -32,6 +32,8 @@ system-deps: fonts
 	@command -v pdftoppm >/dev/null 2>&1 && command -v pdftotext >/dev/null 2>&1 || scripts/system-packages.sh poppler-utils
 	@command -v chromium >/dev/null 2>&1 || scripts/system-packages.sh chromium
 
+# QR codes and printed links point at the port served, unless KIOSK_PUBLIC_BASE_URL says otherwise.
+run: export KIOSK_PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
 run: install
 	$(BIN)/flask --app wsgi init --demo
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
