@@ -48,6 +48,10 @@ from storage.models import BankTransfer, Commune, Dossier, StatementUpload
 
 # A fee cannot be owed on a dossier that was refused or withdrawn.
 NO_FEE_STATES = frozenset({DossierState.REFUSED, DossierState.WITHDRAWN})
+NO_FEE_FOR_CLOSED = Message(
+    "Hồ sơ đã bị từ chối hoặc rút: không thu lệ phí.",
+    "The dossier was refused or withdrawn: no fee is collected.",
+)
 
 
 class NotFound(Exception):
@@ -234,12 +238,7 @@ def mark_fee_paid(
             )
         )
     if dossier.state in NO_FEE_STATES:
-        raise PaymentRefused(
-            Message(
-                "Hồ sơ đã bị từ chối hoặc rút: không thu lệ phí.",
-                "The dossier was refused or withdrawn: no fee is collected.",
-            )
-        )
+        raise PaymentRefused(NO_FEE_FOR_CLOSED)
     dossier.fee_paid_at = now
     dossier.fee_paid_by = staff_id
     session.flush()  # the row change before the audit event (see core.audit_log)
@@ -274,12 +273,7 @@ def decide_exemption(
             )
         )
     if dossier.state in NO_FEE_STATES:
-        raise PaymentRefused(
-            Message(
-                "Hồ sơ đã bị từ chối hoặc rút: không thu lệ phí.",
-                "The dossier was refused or withdrawn: no fee is collected.",
-            )
-        )
+        raise PaymentRefused(NO_FEE_FOR_CLOSED)
     dossier.fee_exemption_state = "confirmed" if confirm else "refused"
     if not confirm:
         dossier.fee_amount = dossier.fee_without_exemption
