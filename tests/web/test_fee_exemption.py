@@ -13,7 +13,9 @@ from html import unescape
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from core import services
@@ -184,3 +186,54 @@ def test_another_communes_official_cannot_decide_it(
     page = staff.get("/can-bo/le-phi/").get_data(as_text=True)
     assert _post_decision(staff, page, code, "confirm").status_code == 404
     assert dossier_row(runtime, commune, code).fee_exemption_state == "claimed"
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    declared=st.one_of(
+        # Visible text (spaces, control and invisible characters have their own tests).
+        st.text(
+            st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zs", "Zl", "Zp")), max_size=80
+        ),
+        st.sampled_from(
+            ["", " ", "ho_ngheo", " ho_ngheo ", "HO_NGHEO", "vip", "<b>khuyet_tat</b>"]
+        ),
+    )
+)
+def test_only_a_listed_group_can_be_declared(
+    client: FlaskClient, runtime: Runtime, commune: Commune, declared: str
+) -> None:
+    """Whatever arrives in the group's field: a listed group is a claim, nothing is no claim, and
+    anything else comes back beside the field with nothing stored (never a free dossier)."""
+    defn = runtime.catalog.get(PROCEDURE)
+    assert defn is not None and defn.fee.exemption_field
+    options = {
+        o.value for f in defn.fields if f.name == defn.fee.exemption_field for o in f.options
+    }
+    _, csrf, draft = open_form(client, PROCEDURE, commune.slug)
+    values = valid_values(defn, seed=5) | {defn.fee.exemption_field: declared}
+    files = {name: [(photo(), "giay-to.jpg")] for name in file_fields(defn)}
+    with runtime.db.reading() as s:
+        before = s.scalar(select(func.count(Dossier.id)).where(Dossier.commune_id == commune.id))
+    response = post_form(
+        client, defn, values, csrf=csrf, draft=draft, files=files, slug=commune.slug
+    )
+    with runtime.db.reading() as s:
+        rows = list(
+            s.scalars(select(Dossier).where(Dossier.commune_id == commune.id).order_by(Dossier.id))
+        )
+    if declared.strip() in options or not declared.strip():
+        assert response.status_code == 303
+        assert len(rows) == (before or 0) + 1
+        claimed = rows[-1].fee_exemption_state == "claimed"
+        assert claimed == (declared.strip() in options)
+        assert rows[-1].fee_amount == (0 if claimed else FEE)
+    else:
+        assert response.status_code == 422
+        assert len(rows) == before
+        page = response.get_data(as_text=True)
+        assert 'class="field field-error" id="w-mien_le_phi"' in page
