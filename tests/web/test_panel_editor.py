@@ -609,3 +609,28 @@ def test_every_panel_page_of_the_commune_admin_answers(
         assert response.status_code == 200, url
         assert re.search(r"<html lang=\"vi\">", response.get_data(as_text=True)), url
     assert admin.get(f"{PANEL}/thu-tuc/khai-sinh/soan/o/999").status_code == 404
+
+
+def test_the_exempt_group_field_is_chosen_in_the_editor_and_checked(
+    runtime: Runtime, commune: Commune, admin: FlaskClient
+) -> None:
+    """The fee's exemption field is one of the procedure's select fields; naming a text field is
+    refused beside the input, in Vietnamese, and nothing is published."""
+    code = "nhan-cha-me-con"
+    before = _setting(runtime, commune, code).version_id
+    page, form = _editor(admin, code)
+    assert form["fee.exemption_field"] == ["mien_le_phi"]  # the catalog's choice, shown
+    choices = re.search(r'<select[^>]*name="fee.exemption_field".*?</select>', page, re.S)
+    assert choices is not None and 'value="nyc_ho_ten"' not in choices[0]  # selects only
+    saved = admin.post(
+        f"{PANEL}/thu-tuc/{code}/soan",
+        data=post_data(form, op="publish", fee__exemption_field="nyc_ho_ten"),
+    )
+    assert saved.status_code == 422
+    text = _text(saved)
+    assert "phải là ô chọn một (select) liệt kê các đối tượng được miễn" in text
+    assert _setting(runtime, commune, code).version_id == before
+    discard = admin.post(
+        f"{PANEL}/thu-tuc/{code}/soan/huy", data={"csrf_token": form["csrf_token"][0]}
+    )
+    assert discard.status_code == 303
