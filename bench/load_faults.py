@@ -9,8 +9,8 @@ Each citizen (a coroutine; 64 at once) does what a phone does: GET the birth-reg
 read its CSRF token, draft id and session cookie, and POST the filled form (multipart, the values
 of `procedures.samples.sample_values` and a small photo of the birth certificate). A 303 to the
 receipt is the acknowledgement. On a dropped connection the citizen sends the same form again; on
-the 503 "try again" page too, after a pause (the browser's Back button keeps what was typed, and
-the page keeps the same draft id, so a resend can never make a second dossier).
+the 503 "try again" answer too, after a pause (that answer is the form again with what was typed
+and the same draft id, so a resend can never make a second dossier).
 
 Scenarios, each on a fresh database (gunicorn -c gunicorn.conf.py, 4 sync workers):
 - baseline: the submissions, nothing failing;
@@ -250,6 +250,7 @@ class Tally:
     gave_up: int = 0
     resent: int = 0
     friendly_503: int = 0
+    form_kept_503: int = 0  # of those, the form again with what was typed
     unfriendly_503: int = 0
     unexpected: list[str] = field(default_factory=list)
     first_ack_after: dict[str, float] = field(default_factory=dict)
@@ -317,11 +318,13 @@ async def citizen_once(
 
 async def _pause_after(reply: Reply, tally: Tally) -> None:
     if reply.status == 503:
-        friendly = (
-            reply.header("Retry-After") is not None and "Hệ thống đang bận".encode() in reply.body
+        form_back = "Thông tin bạn nhập vẫn còn đây".encode() in reply.body
+        friendly = reply.header("Retry-After") is not None and (
+            form_back or "Hệ thống đang bận".encode() in reply.body
         )
         if friendly:
             tally.friendly_503 += 1
+            tally.form_kept_503 += form_back
         else:
             tally.unfriendly_503 += 1
     # Retry-After says 30 s; the bench waits 1 s so the run stays short (a person is slower).
@@ -653,6 +656,7 @@ class Outcome:
             f"{acked / self.seconds:.1f} submissions/s",
             f"  {post}   {get}",
             f"  5xx: {five_xx or 'none'} (503 friendly with Retry-After: {t.friendly_503}, "
+            f"of which the form with what was typed: {t.form_kept_503}, "
             f"other: {t.unfriendly_503});  dropped connections: {dropped};  resent: "
             f"{t.resent};  gave up: {t.gave_up}",
             f"  stored {s.dossiers}: acknowledged but missing {s.missing_acks}, receipt naming "

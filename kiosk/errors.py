@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -105,6 +105,18 @@ def error_page(status: int, *, message: str | None = None) -> ResponseReturnValu
     return html, status, headers
 
 
+def _try_again() -> ResponseReturnValue:
+    """503 with Retry-After: a submission's form comes back with what was typed, else a page."""
+    from kiosk.views import form_while_database_down
+
+    form = form_while_database_down()
+    if form is None:
+        return error_page(503)
+    response = make_response(form)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
@@ -117,12 +129,12 @@ def register_error_handlers(app: Flask) -> None:
     def _db_down(exc: OperationalError) -> ResponseReturnValue:
         # Database locked for too long or unreachable: a "try again" page, not a crash.
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-        return error_page(503)
+        return _try_again()
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError) -> ResponseReturnValue:
         if exc.connection_invalidated:
-            return error_page(503)
+            return _try_again()
         log.error("database error on %s %s: %s", request.method, request.path, type(exc.orig))
         return error_page(500)
 

@@ -150,6 +150,52 @@ def _render_form(
     return html, status
 
 
+# The commune and procedure each form was last served with, in this worker. Only for when the
+# database stops answering in the middle of a submission: the form then comes back from these with
+# everything the citizen typed (503, Retry-After) instead of a bare error page.
+_LAST_OFFER: dict[tuple[str, str], tuple[Any, services.OfferedProcedure]] = {}
+_LAST_OFFER_MAX = 20_000  # every procedure of every commune of a large province
+
+
+def _remember_offer(slug: str, code: str, commune: Any, offered: services.OfferedProcedure) -> None:
+    if len(_LAST_OFFER) >= _LAST_OFFER_MAX:
+        _LAST_OFFER.clear()
+    _LAST_OFFER[(slug, code)] = (commune, offered)
+
+
+DATABASE_DOWN = Message(
+    "Hệ thống tạm thời chưa lưu được hồ sơ. Thông tin bạn nhập vẫn còn đây: xin đợi ít phút rồi "
+    "bấm Gửi hồ sơ một lần nữa (nếu có tệp, xin chọn lại tệp). Hồ sơ sẽ không bị gửi hai lần.",
+    "The service cannot store the dossier right now. What you typed is still here: please wait a "
+    "few minutes and press Send once more (choose your files again, if any). It will not be sent "
+    "twice.",
+)
+
+
+def form_while_database_down() -> ResponseReturnValue | None:
+    """The citizen's form again, with what they typed, when the database failed under a
+    submission (kiosk.errors calls this); None when this request was no submission."""
+    if request.endpoint != "kiosk.submit" or not request.view_args:
+        return None
+    cached = _LAST_OFFER.get((request.view_args["slug"], request.view_args["code"]))
+    if cached is None:
+        return None
+    commune, offered = cached
+    draft = request.form.get("draft", "")
+    values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "draft")}
+    return _render_form(
+        commune,
+        offered,
+        values=values,
+        errors={},
+        files={},
+        draft=draft if services.valid_draft(draft) else _new_draft(),
+        poster_token=request.form.get("poster", "")[:64],
+        notice=DATABASE_DOWN,
+        status=503,
+    )
+
+
 @bp.get("/x/<slug>/<code>")
 def form(slug: str, code: str) -> ResponseReturnValue:
     with rt().db.reading() as s:
@@ -157,6 +203,7 @@ def form(slug: str, code: str) -> ResponseReturnValue:
             commune, offered = services.commune_offer(s, slug, code)
         except services.NotFound:
             abort(404)
+        _remember_offer(slug, code, commune, offered)
         return _render_form(commune, offered, values={}, errors={}, files={}, draft=_new_draft())
 
 
@@ -243,6 +290,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
             commune, offered = services.commune_offer(s, slug, code)
         except services.NotFound:
             abort(404)
+        _remember_offer(slug, code, commune, offered)
         poster_token = request.form.get("poster", "")[:64]
         poster = _poster_from_token(s, poster_token)
         atts = services.draft_attachments(s, commune, draft)

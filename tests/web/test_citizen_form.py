@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from core import services
 from core.sealing import unseal_json
@@ -170,3 +172,36 @@ def test_signed_receipt_verifies_with_the_cli(
     path.write_bytes(data.replace(b'"fee": 0', b'"fee": 1'))
     bad = runner.invoke(args=["receipt", "verify", str(path)])
     assert bad.exit_code == 1 and "INVALID" in bad.output
+
+
+@pytest.mark.parametrize("failing", ["commune_offer", "submit"])
+def test_database_down_brings_the_form_back_with_what_was_typed(
+    client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """The database stops answering under a submission (first read, or the write): the citizen
+    gets the form again with every value typed and the same draft (503, Retry-After), nothing is
+    stored, and sending again once the database is back stores the dossier once."""
+    defn = runtime.catalog.get("ket-hon")
+    _, csrf, draft = open_form(client, "ket-hon")
+    values = valid_values(defn, seed=8)
+    before = _count(runtime)
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, failing, down)
+        response = post_form(client, defn, values, csrf=csrf, draft=draft)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers.get("Retry-After")
+    assert "Thông tin bạn nhập vẫn còn đây" in html
+    assert f'value="{values["nam_ho_ten"]}"' in html and f'value="{values["nu_ho_ten"]}"' in html
+    assert f'name="draft" value="{draft}"' in html
+    assert _count(runtime) == before
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    again = post_form(client, defn, values, csrf=token[1], draft=draft)
+    assert again.status_code == 303
+    assert _count(runtime) == before + 1
