@@ -109,7 +109,11 @@ def _try_again() -> ResponseReturnValue:
     """503 with Retry-After: a submission's form comes back with what was typed, else a page."""
     from kiosk.views import form_while_database_down
 
-    form = form_while_database_down()
+    try:
+        form = form_while_database_down()
+    except Exception:  # noqa: BLE001 - the answer to a failure must not fail in turn
+        log.exception("the form could not be shown again")
+        form = None
     if form is None:
         return error_page(503)
     response = make_response(form)

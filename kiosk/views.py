@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from flask import (
@@ -20,6 +21,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from wtforms.validators import ValidationError
 
@@ -158,9 +160,13 @@ _LAST_OFFER_MAX = 20_000  # every procedure of every commune of a large province
 
 
 def _remember_offer(slug: str, code: str, commune: Any, offered: services.OfferedProcedure) -> None:
+    # A copy of the columns, not the ORM object: a session that fails later (the very outage this
+    # is for) expires what it loaded, and an expired detached object cannot be read any more.
+    columns = sa_inspect(type(commune)).column_attrs
+    snapshot = SimpleNamespace(**{a.key: getattr(commune, a.key) for a in columns})
     if len(_LAST_OFFER) >= _LAST_OFFER_MAX:
         _LAST_OFFER.clear()
-    _LAST_OFFER[(slug, code)] = (commune, offered)
+    _LAST_OFFER[(slug, code)] = (snapshot, offered)
 
 
 DATABASE_DOWN = Message(
