@@ -152,11 +152,16 @@ def _render_form(
     return html, status
 
 
-# The commune and procedure each form was last served with, in this worker. Only for when the
-# database stops answering in the middle of a submission: the form then comes back from these with
-# everything the citizen typed (503, Retry-After) instead of a bare error page.
-_LAST_OFFER: dict[tuple[str, str], tuple[Any, services.OfferedProcedure]] = {}
+# The commune and procedure each form was last served with, in this worker (one map per app).
+# Only for when the database stops answering in the middle of a submission: the form then comes
+# back from these with everything the citizen typed (503, Retry-After) instead of a bare page.
 _LAST_OFFER_MAX = 20_000  # every procedure of every commune of a large province
+
+
+def _last_offers() -> dict[tuple[str, str], tuple[Any, services.OfferedProcedure]]:
+    found: dict[tuple[str, str], tuple[Any, services.OfferedProcedure]]
+    found = current_app.extensions.setdefault("kiosk_last_offer", {})
+    return found
 
 
 def _remember_offer(slug: str, code: str, commune: Any, offered: services.OfferedProcedure) -> None:
@@ -164,9 +169,10 @@ def _remember_offer(slug: str, code: str, commune: Any, offered: services.Offere
     # is for) expires what it loaded, and an expired detached object cannot be read any more.
     columns = sa_inspect(type(commune)).column_attrs
     snapshot = SimpleNamespace(**{a.key: getattr(commune, a.key) for a in columns})
-    if len(_LAST_OFFER) >= _LAST_OFFER_MAX:
-        _LAST_OFFER.clear()
-    _LAST_OFFER[(slug, code)] = (snapshot, offered)
+    offers = _last_offers()
+    if len(offers) >= _LAST_OFFER_MAX:
+        offers.clear()
+    offers[(slug, code)] = (snapshot, offered)
 
 
 DATABASE_DOWN = Message(
@@ -183,7 +189,7 @@ def form_while_database_down() -> ResponseReturnValue | None:
     submission (kiosk.errors calls this); None when this request was no submission."""
     if request.endpoint != "kiosk.submit" or not request.view_args:
         return None
-    cached = _LAST_OFFER.get((request.view_args["slug"], request.view_args["code"]))
+    cached = _last_offers().get((request.view_args["slug"], request.view_args["code"]))
     if cached is None:
         return None
     commune, offered = cached
