@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.datastructures import ImmutableMultiDict
 
 from storage.runtime import NotReady, Runtime
 
@@ -49,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 csrf = CSRFProtect()
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 log = logging.getLogger("kiosk")
 
 
@@ -142,6 +145,21 @@ def _register_request_hooks(app: Flask) -> None:
     def _language() -> None:
         lang = request.args.get("lang") or request.cookies.get("lang") or "vi"
         g.lang = "en" if lang == "en" else "vi"
+
+    @app.before_request
+    def _staff_form_text() -> None:
+        # Staff forms and filters go to many tables; PostgreSQL refuses a NUL in text, and no
+        # control character belongs in a name, a note or an address. Drop them (tab and line
+        # breaks stay) before any view reads them. The citizen's form keeps them, to say beside
+        # the field what is wrong.
+        if not request.path.startswith("/can-bo/"):
+            return
+        if any(_CONTROL.search(v) for v in request.args.values()):
+            cleaned = [(k, _CONTROL.sub("", v)) for k, v in request.args.items(multi=True)]
+            request.args = ImmutableMultiDict(cleaned)  # type: ignore[misc]
+        if request.method == "POST" and any(_CONTROL.search(v) for v in request.form.values()):
+            cleaned = [(k, _CONTROL.sub("", v)) for k, v in request.form.items(multi=True)]
+            request.form = ImmutableMultiDict(cleaned)  # type: ignore[misc]
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

@@ -61,7 +61,7 @@ from core import procedure_editor as editor
 from core.accounts import Role
 from core.deadlines import LOCAL_TZ
 from core.staff_auth import OutOfScope, StaffIdentity
-from core.text import Message
+from core.text import Message, typed_id
 from procedures.schema import FeeKind, FieldKind
 from storage.definitions import definition_of
 from storage.models import Commune
@@ -413,7 +413,8 @@ def _conflict_json(message: Message, status: int) -> ResponseReturnValue:
 
 def _revision() -> int:
     raw = request.form.get("revision", "")
-    return int(raw) if raw.isdigit() else -1
+    found = typed_id(raw)
+    return -1 if found is None else found
 
 
 @panel_bp.post("/thu-tuc/<code>/soan")
@@ -433,7 +434,8 @@ def editor_save(code: str) -> ResponseReturnValue:
     go_to_field: int | None = None
     anchor = ""
     kind, _, arg = op.partition(":")
-    index = int(arg) if arg.isdigit() else -1
+    found = typed_id(arg)
+    index = -1 if found is None else found
     if kind == "add":
         data, go_to_field, errors = editor.add_field(data, form)
     elif kind in ("up", "down"):
@@ -919,7 +921,7 @@ def commune_deactivate(commune_id: int) -> ResponseReturnValue:
                 s,
                 staff,
                 commune_id,
-                successor_id=int(successor) if successor.isdigit() else 0,
+                successor_id=typed_id(successor) or 0,
                 now=now_utc(),
             )
     except communes.CommuneFormError as exc:

@@ -48,7 +48,7 @@ from core.deadlines import LOCAL_TZ
 from core.poster_print import FontsMissing, Layout, find_fonts, posters_pdf
 from core.posters import official_host, qr_matrix, qr_png, qr_svg
 from core.staff_auth import OutOfScope, StaffIdentity
-from core.text import Message
+from core.text import Message, typed_id
 from storage.runtime import Runtime
 
 posters_bp = Blueprint("staff_posters", __name__)
@@ -144,7 +144,8 @@ def _index(
     runtime = rt()
     by_place = request.args.get("theo") == "noi"
     include_ended = request.args.get("tat-ca") == "1"
-    selected = {int(x) for x in request.args.get("chon", "").split(",") if x.isdigit()}
+    chosen = (typed_id(x) for x in request.args.get("chon", "").split(","))
+    selected = {n for n in chosen if n is not None}
     with runtime.db.reading() as s:
         reg = posters.register(
             s,
@@ -435,7 +436,8 @@ def reprint() -> ResponseReturnValue:
     if not _csrf_ok():
         flash(STALE_PAGE.in_(g.lang))
         return redirect(url_for(".index"), 303)
-    ids = [int(x) for x in request.form.getlist("poster") if x.isdigit()][:MAX_PRINT]
+    typed = (typed_id(x) for x in request.form.getlist("poster"))
+    ids = [n for n in typed if n is not None][:MAX_PRINT]
     layout = _layout(request.form.get("layout"))
     if not ids:
         flash(

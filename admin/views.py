@@ -62,7 +62,7 @@ from admin.auth import (
 from core import poster_register, reports, staff_auth, workspace
 from core.accounts import Role
 from core.staff_auth import OutOfScope, SignInOutcome, StaffIdentity
-from core.text import Message
+from core.text import Message, typed_id
 from storage.files import FileStore
 from storage.models import Commune
 
@@ -220,10 +220,7 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
 
 
 def _version() -> int | None:
-    try:
-        return int(request.form.get("version", ""))
-    except ValueError:
-        return None
+    return typed_id(request.form.get("version", ""))
 
 
 # --- signing in -----------------------------------------------------------------------------------
@@ -625,7 +622,7 @@ def reassign(code: str) -> ResponseReturnValue:
                 identity,
                 code,
                 expected_version=_version(),
-                to_user_id=int(raw) if raw.isdigit() else 0,
+                to_user_id=typed_id(raw) or 0,
                 now=now_utc(),
             )
     except workspace.Conflict as exc:
@@ -907,5 +904,5 @@ def user_second_factor(user_id: int) -> ResponseReturnValue:
 def audit_log() -> ResponseReturnValue:
     before = request.args.get("truoc", "")
     with rt().db.reading() as s:
-        trail = reports.audit_trail(s, _staff(), before=int(before) if before.isdigit() else None)
+        trail = reports.audit_trail(s, _staff(), before=typed_id(before))
     return _page("admin/audit.html", trail=trail)

@@ -24,6 +24,7 @@ a deferred transaction, which can fail with "database is locked" under load.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Mapping
 from datetime import datetime
 
@@ -50,6 +51,9 @@ AUDIT_LOCK_KEY = 0x6B696F736B617564
 _MAX = {"actor": 80, "action": 64, "target": 120}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def record(
     session: Session,
     *,
@@ -66,6 +70,9 @@ def record(
     ("dossier.approve"), `target` what it was done to ("dossier:42"), `detail` a few scalar facts
     (ids and codes, never personal data in clear).
     """
+    # What was done *to* may come from an address a stranger typed (a denied access names it):
+    # no control character goes into the chain (PostgreSQL refuses NUL in text).
+    actor, target = _CONTROL.sub("", actor), _CONTROL.sub("", target)
     for name, value in (("actor", actor), ("action", action), ("target", target)):
         if not value or len(value) > _MAX[name]:
             raise ValueError(f"audit {name} must be 1–{_MAX[name]} characters, got {value!r}")

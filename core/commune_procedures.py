@@ -37,7 +37,7 @@ from core.accounts import Role
 from core.audit_log import record as audit
 from core.services import OfferedProcedure, describe_fee
 from core.staff_auth import OutOfScope, StaffIdentity
-from core.text import Message
+from core.text import Message, typed_id
 from procedures.catalog import definition_version, dump_definition
 from procedures.schema import FeeKind, ProcedureDefinition
 from storage.definitions import definition_of
@@ -478,13 +478,14 @@ def save_settings(
     eligible = {o.user_id for o in officials}
     chosen: set[int] = set()
     for raw in form.get("officials", []):
-        if not raw.isdigit() or int(raw) not in eligible:
+        official = typed_id(raw)
+        if official is None or official not in eligible:
             errors["officials"] = Message(
                 "Chỉ chọn được công chức đang làm việc của xã.",
                 "Only the commune's active officials can be chosen.",
             )
             break
-        chosen.add(int(raw))
+        chosen.add(official)
     if errors:
         raise SettingsFormError(errors)
 

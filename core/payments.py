@@ -155,17 +155,17 @@ def set_collecting_account(
 # --- Fees at the desk -----------------------------------------------------------------------------
 
 
-def normalise_dossier_code(text: str) -> str:
-    """'27517 261122 0001', '275172611220001' → '27517-261122-0001' (else the text, trimmed)."""
-    found = codes_in(text)
-    return found[0] if found else " ".join(text.split()).upper()[:32]
-
-
 def dossier_by_code(session: Session, commune_id: int, code: str) -> Dossier:
-    dossier = session.scalar(
-        select(Dossier).where(
-            Dossier.commune_id == commune_id, Dossier.code == normalise_dossier_code(code)
+    """The commune's dossier with this code, as typed off paper or a transfer note: '27517 261122
+    0001' and '275172611220001' are '27517-261122-0001'. Text holding no code is NotFound without
+    asking the database (PostgreSQL refuses some bytes a person may paste, e.g. NUL)."""
+    found = codes_in(code)
+    dossier = (
+        session.scalar(
+            select(Dossier).where(Dossier.commune_id == commune_id, Dossier.code == found[0])
         )
+        if found
+        else None
     )
     if dossier is None:
         raise NotFound(code)

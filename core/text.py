@@ -22,3 +22,11 @@ class Message:
 
     def format(self, **values: object) -> "Message":
         return Message(self.vi.format(**values), self.en.format(**values))
+
+
+def typed_id(text: str) -> int | None:
+    """A row id, revision or page marker from a form or an address: ASCII digits only, at most
+    18 of them (a bigger number is no row, and Python refuses to read a 5,000-digit one)."""
+    if 0 < len(text) <= 18 and text.isascii() and text.isdigit():
+        return int(text)
+    return None

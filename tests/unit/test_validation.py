@@ -525,3 +525,12 @@ def test_supplement_form_where_every_field_is_optional() -> None:
     result = check(relaxed, {"dien_thoai": "0987654321"})
     assert result.ok
     assert result.cleaned == {"dien_thoai": "+84987654321", "co_cha": False, "cam_ket": False}
+
+
+def test_a_typed_id_is_a_few_ascii_digits_or_nothing() -> None:
+    from core.text import typed_id
+
+    assert typed_id("42") == 42
+    assert typed_id("007") == 7
+    for text in ("", "-1", "4 2", "٣٤", "１２", "9" * 19, "9" * 5000, "1e3", "0x10", "12a"):
+        assert typed_id(text) is None, text
