@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, g, request
+from flask import Flask, abort, g, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict
 
@@ -145,6 +145,14 @@ def _register_request_hooks(app: Flask) -> None:
     def _language() -> None:
         lang = request.args.get("lang") or request.cookies.get("lang") or "vi"
         g.lang = "en" if lang == "en" else "vi"
+
+    @app.url_value_preprocessor
+    def _sane_address(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+        # A slug, code or token with a control character in it, or longer than any can be, names
+        # nothing here: 404 before any query (PostgreSQL refuses NUL in text).
+        for value in (values or {}).values():
+            if isinstance(value, str) and (len(value) > 200 or _CONTROL.search(value)):
+                abort(404)
 
     @app.before_request
     def _staff_form_text() -> None:

@@ -39,6 +39,7 @@ from storage.runtime import Runtime
 
 bp = Blueprint("kiosk", __name__)
 
+
 STATUS_LIMIT_PER_IP = (20, 600)  # 20 lookups per 10 minutes per address
 STATUS_LIMIT_PER_CODE = (10, 3600)  # 10 tries per hour on one dossier code
 

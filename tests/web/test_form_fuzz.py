@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,26 +29,22 @@ FIELDS_OF_KHAI_SINH = [
     "nyc_email",
     "unknown",
 ]
-hostile_text = st.one_of(
-    st.text(max_size=300),
-    st.sampled_from(
-        [
-            "<script>alert(1)</script>",
-            "{{7*7}}",
-            '=HYPERLINK("http://x")',
-            "\x00\x01",
-            "‮evil",
-            "a\u0301\u0301\u0301",
-            "9" * 5000,
-            "-1",
-            "99999999999999999999",
-            "31/02/2020",
-            "0000-00-00",
-            "+84 000 000 000",
-            "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
-        ]
-    ),
-)
+HOSTILE_SAMPLES = [
+    "<script>alert(1)</script>",
+    "{{7*7}}",
+    '=HYPERLINK("http://x")',
+    "\x00\x01",
+    "‮evil",
+    "a\u0301\u0301\u0301",
+    "9" * 5000,
+    "-1",
+    "99999999999999999999",
+    "31/02/2020",
+    "0000-00-00",
+    "+84 000 000 000",
+    "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+]
+hostile_text = st.one_of(st.text(max_size=300), st.sampled_from(HOSTILE_SAMPLES))
 
 
 def _state(runtime: Runtime) -> tuple[int, int]:
@@ -91,3 +90,32 @@ def test_any_post_is_answered_without_a_server_error(
 ) -> None:
     response = client.post(path, data=data)
     assert response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/x/nhuan-duc",
+        "/x/nhuan-duc/khai-sinh",
+        "/x/nhuan-duc/bien-nhan",
+        "/tra-cuu",
+        "/tra-cuu/ho-so",
+        "/kiem-tra",
+        "/xac-minh",
+        "/api/v1/procedures",
+        "/q/{v}",
+        "/x/{v}",
+        "/x/nhuan-duc/{v}",
+        "/api/v1/procedures/{v}",
+    ],
+)
+def test_any_address_a_phone_opens_is_answered_without_a_server_error(
+    client: FlaskClient, path: str
+) -> None:
+    """Hostile text in the path and in every query parameter a citizen page reads."""
+    keys = ["ma", "k", "lang", "t", "q", "poster", "code", "next"]
+    for value in [*HOSTILE_SAMPLES, "9" * 5000, "%00", "..%2F..%2Fetc"]:
+        url = path.replace("{v}", quote(value, safe="")) if "{v}" in path else path
+        response = client.get(url, query_string={k: value for k in keys})
+        assert response.status_code < 500, (url[:80], value[:20], response.status_code)

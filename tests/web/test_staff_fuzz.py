@@ -89,7 +89,7 @@ def _paths(app: Flask, world: dict[str, object], method: str = "POST") -> list[s
     commune, other = world["commune"], world["other"]
     assert isinstance(commune, Commune) and isinstance(other, Commune)
     fills = {
-        "code": [str(world["code"]), "khai-sinh", "..%2F..", "x" * 300],
+        "code": [str(world["code"]), "khai-sinh", "..%2F..", "%00%1b", "x" * 300],
         "user_id": [str(world["target"]), "999999999"],  # never the actor's own account
         "poster_id": ["1", "999999999"],
         "commune_id": [str(commune.id), str(other.id), "999999999"],
