@@ -121,17 +121,26 @@ def _client(app: Flask, runtime: Runtime, user_id: int) -> tuple[FlaskClient, st
     return client, unescape(token[1])
 
 
-@pytest.mark.parametrize("role", [Role.ADMIN, Role.OFFICIAL, Role.LEADER, Role.PROVINCE_ADMIN])
+def _signed_in(
+    app: Flask, runtime: Runtime, world: dict[str, object], role: Role
+) -> tuple[FlaskClient, str]:
+    users = world["users"]
+    assert isinstance(users, dict)
+    return _client(app, runtime, users[role])
+
+
+ROLES = [Role.ADMIN, Role.OFFICIAL, Role.LEADER, Role.PROVINCE_ADMIN]
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_no_staff_post_answers_with_a_server_error(
     app: Flask, runtime: Runtime, world: dict[str, object], role: Role
 ) -> None:
-    users = world["users"]
-    assert isinstance(users, dict)
     failures = []
     for path in _paths(app, world):
         # Signed in afresh for each route: one route may end the session (a new password, a
         # second factor switched on) and the next must still reach its view.
-        client, token = _client(app, runtime, users[role])
+        client, token = _signed_in(app, runtime, world, role)
         for body in _bodies():
             data = {**body, "csrf_token": token}
             response = client.post(path, data=data, content_type="multipart/form-data")
@@ -140,14 +149,12 @@ def test_no_staff_post_answers_with_a_server_error(
     assert not failures, "\n".join(failures[:20])
 
 
-@pytest.mark.parametrize("role", [Role.ADMIN, Role.OFFICIAL, Role.LEADER, Role.PROVINCE_ADMIN])
+@pytest.mark.parametrize("role", ROLES)
 def test_no_staff_page_answers_hostile_query_strings_with_a_server_error(
     app: Flask, runtime: Runtime, world: dict[str, object], role: Role
 ) -> None:
     """Filters, searches, pages and sort orders of every staff page, read from the address bar."""
-    users = world["users"]
-    assert isinstance(users, dict)
-    client, _ = _client(app, runtime, users[role])
+    client, _ = _signed_in(app, runtime, world, role)
     keys = ["chon", "cua_toi", "den", "han", "het_han", "layout", "sau", "theo", "thu_tuc"]
     keys += ["trang_thai", "truoc", "tu", "xa", "xem", "q", "ma", "trang", "lang", "next"]
     failures = []
