@@ -749,6 +749,11 @@ def receipt_view(
         "dossier_signature": dossier.signature,
         "key_id": dossier.signature_key_id,
     }
+    if dossier.fee_exemption_state is not None:
+        # "claimed": the fee above is 0 until an official checks the exemption; "refused": the
+        # fee above is what is owed; "confirmed": nothing is owed.
+        payload["fee_exemption"] = dossier.fee_exemption_state
+        payload["fee_without_exemption"] = dossier.fee_without_exemption
     return ReceiptView(
         dossier=dossier,
         commune=commune,

@@ -8,8 +8,10 @@ log. The group itself (a disability is sensitive personal data) stays in the sea
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -116,7 +118,7 @@ def test_without_a_declared_group_the_fee_is_owed_at_once(
 
 
 def test_an_exemption_that_does_not_hold_puts_the_fee_and_the_vietqr_back(
-    client: FlaskClient, runtime: Runtime, commune: Commune
+    client: FlaskClient, runtime: Runtime, commune: Commune, tmp_path: Path
 ) -> None:
     code, receipt = _file(client, runtime, commune, "ho_ngheo")
     row = dossier_row(runtime, commune, code)
@@ -129,6 +131,21 @@ def test_an_exemption_that_does_not_hold_puts_the_fee_and_the_vietqr_back(
     assert "Bạn đã khai thuộc đối tượng được miễn lệ phí" in receipt
     assert "15.000&nbsp;đ" in receipt and 'id="thanh-toan"' not in receipt
     assert "hộ nghèo" not in receipt.lower()  # the group is not repeated on public pages
+    # The signed receipt says the same, and verifies.
+    signed = client.get(f"/x/{commune.slug}/bien-nhan/bien-nhan.json")
+    body = json.loads(signed.data)
+    shown = body["payload"]
+    assert (shown["fee"], shown["fee_exemption"], shown["fee_without_exemption"]) == (
+        0,
+        "claimed",
+        FEE,
+    )
+    receipt_file = tmp_path / "bien-nhan.json"
+    receipt_file.write_bytes(signed.data)
+    verified = client.application.test_cli_runner().invoke(
+        args=["receipt", "verify", str(receipt_file)]
+    )
+    assert verified.exit_code == 0 and "VALID" in verified.output
 
     staff = _staff(client, runtime, commune, Role.OFFICIAL)
     page = staff.get(f"/can-bo/ho-so/{code}").get_data(as_text=True)
