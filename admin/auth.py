@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import validate_csrf
+from wtforms.validators import ValidationError
 
 from core.accounts import Role
 from core.audit_log import record
@@ -45,6 +47,22 @@ def rt() -> Runtime:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def csrf_ok() -> bool:
+    """Whether the posted form carries a valid CSRF token (views check it themselves, so that a
+    stale page comes back with what was typed instead of a bare 400)."""
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
+
+
+def guarded_staff() -> StaffIdentity:
+    """The staff member a blueprint's guard (before_request) let in."""
+    staff: StaffIdentity = g.staff
+    return staff
 
 
 def client_address() -> str:

@@ -33,7 +33,7 @@ so. Every form behaves like the citizen's: errors beside the inputs, nothing typ
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,7 +41,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     jsonify,
@@ -51,9 +50,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms.validators import ValidationError
+from flask_wtf.csrf import generate_csrf
 
+from admin.auth import csrf_ok, guarded_staff, now_utc, rt
 from admin.views import signed_in_staff
 from core import commune_procedures as procs
 from core import communes
@@ -65,7 +64,6 @@ from core.text import Message, typed_id
 from procedures.schema import FeeKind, FieldKind
 from storage.definitions import definition_of
 from storage.models import Commune
-from storage.runtime import Runtime
 
 panel_bp = Blueprint("staff_panel", __name__)
 
@@ -90,15 +88,6 @@ PREVIEW_CSP = (
 MAX_IMPORT_BYTES = editor.MAX_TOML_BYTES
 
 
-def rt() -> Runtime:
-    runtime: Runtime = current_app.extensions["kiosk"]
-    return runtime
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
 @panel_bp.before_request
 def _guard() -> ResponseReturnValue | None:
     """Only a fully signed-in commune admin or province admin gets past here."""
@@ -109,19 +98,6 @@ def _guard() -> ResponseReturnValue | None:
         raise OutOfScope(f"route:{request.endpoint}", "role")  # audited, then a 404
     g.staff = staff
     return None
-
-
-def _staff() -> StaffIdentity:
-    staff: StaffIdentity = g.staff
-    return staff
-
-
-def _csrf_ok() -> bool:
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return False
-    return True
 
 
 def _form() -> dict[str, list[str]]:
@@ -138,7 +114,7 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
     html = render_template(
         template,
         csrf_token=generate_csrf(),
-        panel_scope=procs.scope_of(_staff()),
+        panel_scope=procs.scope_of(guarded_staff()),
         v=_first_value,
         local=lambda at: at.replace(tzinfo=at.tzinfo or UTC).astimezone(LOCAL_TZ),
         **context,
@@ -157,7 +133,7 @@ def _done(message: Message) -> None:
 
 @panel_bp.get("/")
 def home() -> ResponseReturnValue:
-    if _staff().role == Role.PROVINCE_ADMIN:
+    if guarded_staff().role == Role.PROVINCE_ADMIN:
         return redirect(url_for("staff_panel.communes_list"))
     return redirect(url_for("staff_panel.procedures"))
 
@@ -167,7 +143,7 @@ def home() -> ResponseReturnValue:
 
 @panel_bp.get("/thu-tuc")
 def procedures() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     with rt().db.reading() as s:
         if procs.scope_of(staff).shared:
             return _page("admin/panel_shared.html", items=procs.shared_procedures(s, staff))
@@ -176,11 +152,11 @@ def procedures() -> ResponseReturnValue:
 
 @panel_bp.route("/thu-tuc/moi", methods=["GET", "POST"])
 def new_procedure() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if request.method == "GET":
         return _page("admin/panel_new.html")
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/panel_new.html", 422, values=form, notice=STALE_PAGE)
     upload = request.files.get("file")
     errors: dict[str, Message] = {}
@@ -236,7 +212,7 @@ def _settings_page(
     notice: Message | None = None,
 ) -> ResponseReturnValue:
     with rt().db.reading() as s:
-        page = procs.settings_page(s, _staff(), code)
+        page = procs.settings_page(s, guarded_staff(), code)
     return _page(
         "admin/panel_settings.html",
         status,
@@ -250,13 +226,13 @@ def _settings_page(
 
 @panel_bp.route("/thu-tuc/<code>", methods=["GET", "POST"])
 def settings(code: str) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if procs.scope_of(staff).shared:
         return redirect(url_for("staff_panel.editor_page", code=code))
     if request.method == "GET":
         return _settings_page(code)
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _settings_page(code, status=422, values=form, notice=STALE_PAGE)
     try:
         with rt().db.writing() as s:
@@ -277,12 +253,12 @@ def settings(code: str) -> ResponseReturnValue:
 @panel_bp.post("/thu-tuc/<code>/bat-tat")
 def toggle(code: str) -> ResponseReturnValue:
     back = _back(url_for("staff_panel.procedures"))
-    if not _csrf_ok():
+    if not csrf_ok():
         _done(STALE_PAGE)
         return redirect(back, code=303)
     enabled = request.form.get("enabled") == "1"
     with rt().db.writing() as s:
-        procs.set_enabled(s, _staff(), code, enabled=enabled, now=now_utc())
+        procs.set_enabled(s, guarded_staff(), code, enabled=enabled, now=now_utc())
     _done(
         Message("Đã mở thủ tục cho người dân nộp hồ sơ.", "The procedure is open to citizens.")
         if enabled
@@ -305,22 +281,22 @@ def _back(default: str) -> str:
 
 @panel_bp.post("/thu-tuc/<code>/thu-tu")
 def reorder(code: str) -> ResponseReturnValue:
-    if not _csrf_ok():
+    if not csrf_ok():
         _done(STALE_PAGE)
     else:
         delta = -1 if request.form.get("huong") == "len" else 1
         with rt().db.writing() as s:
-            procs.move(s, _staff(), code, delta=delta, now=now_utc())
+            procs.move(s, guarded_staff(), code, delta=delta, now=now_utc())
     return redirect(url_for("staff_panel.procedures") + f"#p-{code}", code=303)
 
 
 @panel_bp.post("/thu-tuc/<code>/ban-chung")
 def follow_shared(code: str) -> ResponseReturnValue:
-    if not _csrf_ok():
+    if not csrf_ok():
         _done(STALE_PAGE)
         return redirect(url_for("staff_panel.settings", code=code), code=303)
     with rt().db.writing() as s:
-        changed = procs.follow_shared(s, _staff(), code, now=now_utc())
+        changed = procs.follow_shared(s, guarded_staff(), code, now=now_utc())
     if changed:
         _done(
             Message(
@@ -352,7 +328,7 @@ def _editor_page(
     for key, message in (errors or {}).items():
         problems.setdefault(key, []).insert(0, message)
     with rt().db.reading() as s:
-        versions = procs.versions_of(s, _staff(), state.code)
+        versions = procs.versions_of(s, guarded_staff(), state.code)
     field_problems: dict[int, list[editor.EditorProblem]] = {}
     for p in checked.problems:
         if p.field_index is not None:
@@ -386,7 +362,7 @@ def _editor_page(
 
 def _open(code: str) -> procs.DraftState:
     with rt().db.reading() as s:
-        return procs.open_draft(s, _staff(), code)
+        return procs.open_draft(s, guarded_staff(), code)
 
 
 @panel_bp.get("/thu-tuc/<code>/soan")
@@ -419,11 +395,11 @@ def _revision() -> int:
 
 @panel_bp.post("/thu-tuc/<code>/soan")
 def editor_save(code: str) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     form = _form()
     state = _open(code)
     revision = _revision()
-    if not _csrf_ok():
+    if not csrf_ok():
         if _autosave():
             return _conflict_json(STALE_PAGE, 422)
         data = editor.apply_overview(state.data, form)
@@ -529,13 +505,13 @@ def field_page(code: str, index: int) -> ResponseReturnValue:
 
 @panel_bp.post("/thu-tuc/<code>/soan/o/<int:index>")
 def field_save(code: str, index: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     form = _form()
     state = _open(code)
     if not 0 <= index < len(editor.fields_of(state.data)):
         abort(404)
     data = editor.apply_field(state.data, index, form)
-    if not _csrf_ok():
+    if not csrf_ok():
         if _autosave():
             return _conflict_json(STALE_PAGE, 422)
         return _field_page(state, index, status=422, values=form, data=data, notice=STALE_PAGE)
@@ -610,7 +586,7 @@ def _render_preview(
 
 @panel_bp.get("/thu-tuc/<code>/soan/xem-truoc")
 def preview(code: str) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     with rt().db.reading() as s:
         state = procs.open_draft(s, staff, code)
         defn = state.checked.definition
@@ -621,7 +597,7 @@ def preview(code: str) -> ResponseReturnValue:
 
 def _publish(code: str, revision: int) -> ResponseReturnValue:
     """Publish the draft just saved by the editor's "Save and publish" button."""
-    staff = _staff()
+    staff = guarded_staff()
     try:
         with rt().db.writing() as s:
             done = procs.publish(
@@ -677,19 +653,19 @@ def _publish(code: str, revision: int) -> ResponseReturnValue:
 
 @panel_bp.post("/thu-tuc/<code>/soan/huy")
 def discard(code: str) -> ResponseReturnValue:
-    if not _csrf_ok():
+    if not csrf_ok():
         return _editor_page(_open(code), status=422, notice=STALE_PAGE)
     with rt().db.writing() as s:
-        procs.discard_draft(s, _staff(), code, now=now_utc())
+        procs.discard_draft(s, guarded_staff(), code, now=now_utc())
     _done(Message("Đã bỏ bản nháp.", "The draft is discarded."))
     return redirect(url_for("staff_panel.procedures"), code=303)
 
 
 @panel_bp.post("/thu-tuc/<code>/soan/nhap")
 def import_file(code: str) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     state = _open(code)
-    if not _csrf_ok():
+    if not csrf_ok():
         return _editor_page(state, status=422, notice=STALE_PAGE)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
@@ -774,7 +750,7 @@ def export_draft(code: str) -> ResponseReturnValue:
 @panel_bp.get("/phien-ban/<int:version_id>.toml")
 def export_version(version_id: int) -> ResponseReturnValue:
     with rt().db.reading() as s:
-        version = procs.version_in_scope(s, _staff(), version_id)
+        version = procs.version_in_scope(s, guarded_staff(), version_id)
         text = editor.export_toml(definition_of(version))
         name = f"{version.code}-{version.version}.toml"
     return _toml_download(text, name)
@@ -782,7 +758,7 @@ def export_version(version_id: int) -> ResponseReturnValue:
 
 @panel_bp.get("/phien-ban/<int:version_id>/xem-truoc")
 def preview_version(version_id: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     with rt().db.reading() as s:
         version = procs.version_in_scope(s, staff, version_id)
         defn = definition_of(version)
@@ -793,7 +769,7 @@ def preview_version(version_id: int) -> ResponseReturnValue:
 @panel_bp.get("/phien-ban/<int:version_id>")
 def version_page(version_id: int) -> ResponseReturnValue:
     with rt().db.reading() as s:
-        version = procs.version_in_scope(s, _staff(), version_id)
+        version = procs.version_in_scope(s, guarded_staff(), version_id)
         defn = definition_of(version)
         return _page(
             "admin/panel_version.html",
@@ -809,7 +785,7 @@ def version_page(version_id: int) -> ResponseReturnValue:
 @panel_bp.get("/xa")
 def communes_list() -> ResponseReturnValue:
     with rt().db.reading() as s:
-        return _page("admin/panel_communes.html", items=communes.list_communes(s, _staff()))
+        return _page("admin/panel_communes.html", items=communes.list_communes(s, guarded_staff()))
 
 
 def _commune_page(
@@ -840,13 +816,13 @@ def _commune_page(
 
 @panel_bp.route("/xa/moi", methods=["GET", "POST"])
 def commune_new() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if not communes.may_manage(staff):
         raise OutOfScope("communes", "role")
     if request.method == "GET":
         return _commune_page(None)
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _commune_page(None, status=422, values=form, notice=STALE_PAGE)
     try:
         with rt().db.writing() as s:
@@ -867,19 +843,19 @@ def commune_new() -> ResponseReturnValue:
 
 def _commune(commune_id: int) -> Commune:
     with rt().db.reading() as s:
-        commune = communes.commune_in_scope(s, _staff(), commune_id)
+        commune = communes.commune_in_scope(s, guarded_staff(), commune_id)
         s.expunge(commune)
         return commune
 
 
 @panel_bp.route("/xa/<int:commune_id>", methods=["GET", "POST"])
 def commune_edit(commune_id: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     commune = _commune(commune_id)
     if request.method == "GET":
         return _commune_page(commune)
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _commune_page(commune, status=422, values=form, notice=STALE_PAGE)
     try:
         with rt().db.writing() as s:
@@ -897,10 +873,10 @@ def commune_edit(commune_id: int) -> ResponseReturnValue:
 
 @panel_bp.post("/xa/<int:commune_id>/ngung")
 def commune_deactivate(commune_id: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     commune = _commune(commune_id)
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _commune_page(commune, status=422, notice=STALE_PAGE)
     if not request.form.get("confirm"):
         return _commune_page(
@@ -939,9 +915,9 @@ def commune_deactivate(commune_id: int) -> ResponseReturnValue:
 
 @panel_bp.post("/xa/<int:commune_id>/mo-lai")
 def commune_reactivate(commune_id: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     _commune(commune_id)
-    if not _csrf_ok():
+    if not csrf_ok():
         _done(STALE_PAGE)
     else:
         with rt().db.writing() as s:
@@ -952,7 +928,7 @@ def commune_reactivate(commune_id: int) -> ResponseReturnValue:
 
 @panel_bp.get("/xa/nhap")
 def import_units() -> ResponseReturnValue:
-    if not communes.may_manage(_staff()):
+    if not communes.may_manage(guarded_staff()):
         raise OutOfScope("communes", "role")
     return _page("admin/panel_import.html")
 
@@ -979,9 +955,9 @@ def _plan_page(
 
 @panel_bp.post("/xa/nhap")
 def import_plan() -> ResponseReturnValue:
-    if not communes.may_manage(_staff()):
+    if not communes.may_manage(guarded_staff()):
         raise OutOfScope("communes", "role")
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/panel_import.html", 422, notice=STALE_PAGE)
     upload = request.files.get("file")
     data = upload.stream.read(communes.MAX_CSV_BYTES + 1) if upload and upload.filename else b""
@@ -1004,12 +980,12 @@ def import_plan() -> ResponseReturnValue:
 
 @panel_bp.post("/xa/nhap/ap-dung")
 def import_apply() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if not communes.may_manage(staff):
         raise OutOfScope("communes", "role")
     csv_text = request.form.get("csv", "")
     add_new = request.form.get("add_new") == "1"
-    if not _csrf_ok():
+    if not csrf_ok():
         return _plan_page(csv_text, add_new=add_new, status=422, notice=STALE_PAGE)
     data = csv_text.encode("utf-8")
     rows, _ = communes.read_units_csv(data)
@@ -1056,7 +1032,7 @@ def import_apply() -> ResponseReturnValue:
 
 @panel_bp.route("/xa-cua-toi", methods=["GET", "POST"])
 def my_commune() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if staff.role != Role.ADMIN or staff.commune_id is None:
         raise OutOfScope("my-commune", "role")
     with rt().db.reading() as s:
@@ -1068,7 +1044,7 @@ def my_commune() -> ResponseReturnValue:
     if request.method == "GET":
         return _page("admin/panel_my_commune.html", commune=commune, values=stored)
     form = _form()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page(
             "admin/panel_my_commune.html", 422, commune=commune, values=form, notice=STALE_PAGE
         )

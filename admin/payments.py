@@ -14,13 +14,12 @@ audits and answers with a 404, as if it did not exist.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -29,10 +28,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import generate_csrf, validate_csrf
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.exc import IntegrityError
-from wtforms.validators import ValidationError
 
+from admin.auth import csrf_ok, guarded_staff, now_utc, rt
 from admin.views import signed_in_staff
 from core import payments
 from core.deadlines import LOCAL_TZ
@@ -42,18 +41,8 @@ from core.staff_auth import OutOfScope, StaffIdentity
 from core.text import Message
 from core.vietqr import BANKS, build_payload, check_collecting_account
 from storage.models import Commune
-from storage.runtime import Runtime
 
 payments_bp = Blueprint("staff_payments", __name__)
-
-
-def rt() -> Runtime:
-    runtime: Runtime = current_app.extensions["kiosk"]
-    return runtime
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @payments_bp.before_request
@@ -78,24 +67,11 @@ def _refuse() -> OutOfScope:
     return OutOfScope(f"route:{request.endpoint}", "role")
 
 
-def _staff() -> StaffIdentity:
-    staff: StaffIdentity = g.staff
-    return staff
-
-
 def _commune(s: Any) -> Commune:
-    commune = s.get(Commune, _staff().commune_id)
+    commune = s.get(Commune, guarded_staff().commune_id)
     if commune is None:
         abort(404)
     return commune
-
-
-def _csrf_ok() -> bool:
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return False
-    return True
 
 
 STALE_PAGE = Message(
@@ -109,7 +85,7 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
     context.setdefault("values", {})
     html = render_template(
         template,
-        staff=_staff(),
+        staff=guarded_staff(),
         csrf_token=generate_csrf(),
         vnd=vnd,
         as_local=lambda at: (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ),
@@ -127,7 +103,7 @@ def _index(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     with rt().db.reading() as s:
         commune = _commune(s)
         owed = payments.owed_fees(s, commune.id, procedures=payments.visible_procedures(staff))
@@ -151,9 +127,9 @@ def index() -> ResponseReturnValue:
 
 @payments_bp.post("/da-nop")
 def mark_paid() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     values = {"code": request.form.get("code", "")[:40], "note": request.form.get("note", "")[:200]}
-    if not _csrf_ok():
+    if not csrf_ok():
         return _index(errors={"code": STALE_PAGE}, values=values, status=400)
     if not payments.may_mark_paid(staff):
         raise _refuse()
@@ -195,11 +171,11 @@ def mark_paid() -> ResponseReturnValue:
 @payments_bp.post("/mien-le-phi")
 def exemption() -> ResponseReturnValue:
     """Confirm or refuse a declared fee exemption, from the dossier page."""
-    staff = _staff()
+    staff = guarded_staff()
     code = request.form.get("code", "")[:40]
     confirm = request.form.get("decision") == "confirm"
     back = url_for("admin.dossier", code=code)
-    if not _csrf_ok():
+    if not csrf_ok():
         flash(STALE_PAGE.in_(g.lang))
         return redirect(back, code=303)
     if not payments.may_mark_paid(staff):
@@ -280,7 +256,7 @@ def _account_page(
 
 @payments_bp.route("/tai-khoan", methods=["GET", "POST"])
 def account() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if not payments.may_manage(staff):
         raise _refuse()
     if request.method == "GET":
@@ -293,7 +269,7 @@ def account() -> ResponseReturnValue:
         "name": form.get("name", "")[:80],
         "confirm": form.get("confirm", ""),
     }
-    if not _csrf_ok():
+    if not csrf_ok():
         with rt().db.reading() as s:
             return _account_page(
                 _commune(s), errors={"confirm": STALE_PAGE}, values=values, status=400
@@ -354,7 +330,7 @@ def _statements_page(
 
 @payments_bp.route("/sao-ke", methods=["GET", "POST"])
 def statements() -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if not payments.may_manage(staff):
         raise _refuse()
     runtime = rt()
@@ -373,7 +349,7 @@ def statements() -> ResponseReturnValue:
         with runtime.db.reading() as s:
             commune = _commune(s)
             return _statements_page(commune, payments.statement_uploads(s, commune.id))
-    if not _csrf_ok():
+    if not csrf_ok():
         return again(STALE_PAGE, 400)
     upload = request.files.get("statement")
     if upload is None or not upload.filename:
@@ -431,7 +407,7 @@ REPORT_GROUPS: tuple[tuple[Message, frozenset[Outcome]], ...] = (
 
 @payments_bp.get("/sao-ke/<int:upload_id>")
 def statement(upload_id: int) -> ResponseReturnValue:
-    staff = _staff()
+    staff = guarded_staff()
     if not payments.may_manage(staff):
         raise _refuse()
     runtime = rt()

@@ -21,7 +21,7 @@ or downloading again never rebuilds the symbol.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -38,9 +38,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms.validators import ValidationError
+from flask_wtf.csrf import generate_csrf
 
+from admin.auth import csrf_ok, guarded_staff, now_utc, rt
 from admin.views import signed_in_staff
 from core import poster_register as posters
 from core import services
@@ -49,7 +49,6 @@ from core.poster_print import FontsMissing, Layout, find_fonts, posters_pdf
 from core.posters import official_host, qr_matrix, qr_png, qr_svg
 from core.staff_auth import OutOfScope, StaffIdentity
 from core.text import Message, typed_id
-from storage.runtime import Runtime
 
 posters_bp = Blueprint("staff_posters", __name__)
 
@@ -60,15 +59,6 @@ STALE_PAGE = Message(
     "Trang đã mở quá lâu nên chưa thực hiện được: xin làm lại một lần nữa.",
     "The page was open too long, so nothing was done: please try once more.",
 )
-
-
-def rt() -> Runtime:
-    runtime: Runtime = current_app.extensions["kiosk"]
-    return runtime
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 @posters_bp.before_request
@@ -83,19 +73,6 @@ def _guard() -> ResponseReturnValue | None:
     return None
 
 
-def _staff() -> StaffIdentity:
-    staff: StaffIdentity = g.staff
-    return staff
-
-
-def _csrf_ok() -> bool:
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return False
-    return True
-
-
 def _names() -> dict[str, Message]:
     return {d.code: Message(d.name.vi, d.name.en) for d in rt().catalog}
 
@@ -105,8 +82,8 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
     context.setdefault("values", {})
     html = render_template(
         template,
-        staff=_staff(),
-        can_manage=posters.may_manage(_staff()),
+        staff=guarded_staff(),
+        can_manage=posters.may_manage(guarded_staff()),
         csrf_token=generate_csrf(),
         procedure_names=_names(),
         local=lambda at: at.astimezone(LOCAL_TZ),
@@ -149,7 +126,7 @@ def _index(
     with runtime.db.reading() as s:
         reg = posters.register(
             s,
-            _staff(),
+            guarded_staff(),
             keys=runtime.keys,
             public_base_url=runtime.public_base_url,
             now=now_utc(),
@@ -190,7 +167,7 @@ def index() -> ResponseReturnValue:
 @posters_bp.post("/tao")
 def create() -> ResponseReturnValue:
     values = {k: request.form.get(k, "")[:300] for k in ("code", "location", "expires_on")}
-    if not _csrf_ok():
+    if not csrf_ok():
         return _index(errors={"form": STALE_PAGE}, values=values, status=400)
     expires = _parse_day(values["expires_on"])
     if isinstance(expires, str):
@@ -200,7 +177,7 @@ def create() -> ResponseReturnValue:
         with runtime.db.writing() as s:
             poster = posters.create(
                 s,
-                _staff(),
+                guarded_staff(),
                 code=values["code"],
                 location=values["location"],
                 expires_on=expires,
@@ -226,7 +203,7 @@ def create_bulk() -> ResponseReturnValue:
         "bulk_location": request.form.get("location", "")[:300],
         "bulk_expires_on": request.form.get("expires_on", "")[:20],
     }
-    if not _csrf_ok():
+    if not csrf_ok():
         return _index(errors={"form": STALE_PAGE}, values=values, status=400)
     expires = _parse_day(values["bulk_expires_on"])
     if isinstance(expires, str):
@@ -236,7 +213,7 @@ def create_bulk() -> ResponseReturnValue:
         with runtime.db.writing() as s:
             done = posters.create_bulk(
                 s,
-                _staff(),
+                guarded_staff(),
                 location=values["bulk_location"],
                 expires_on=expires,
                 keys=runtime.keys,
@@ -283,14 +260,14 @@ def detail(poster_id: int) -> ResponseReturnValue:
     with runtime.db.reading() as s:
         found = posters.poster_detail(
             s,
-            _staff(),
+            guarded_staff(),
             _poster_id_or_404(poster_id),
             keys=runtime.keys,
             public_base_url=runtime.public_base_url,
             now=now_utc(),
             tz=LOCAL_TZ,
         )
-        commune = posters.staff_commune(s, _staff())
+        commune = posters.staff_commune(s, guarded_staff())
     return _page(
         "admin/posters_detail.html",
         line=found.line,
@@ -303,12 +280,12 @@ def detail(poster_id: int) -> ResponseReturnValue:
 @posters_bp.route("/<int:poster_id>/thu-hoi", methods=["GET", "POST"])
 def revoke(poster_id: int) -> ResponseReturnValue:
     runtime = rt()
-    staff = _staff()
+    staff = guarded_staff()
     if not posters.may_manage(staff):
         raise OutOfScope(f"poster:{poster_id}", "read_only")
     errors: dict[str, Message] = {}
     if request.method == "POST":
-        if not _csrf_ok():
+        if not csrf_ok():
             errors["form"] = STALE_PAGE
         else:
             try:
@@ -366,7 +343,7 @@ def _active_poster_url(poster_id: int) -> tuple[str, str]:
     """(URL, procedure code) of an active poster in scope; 410 for a revoked or expired one."""
     runtime = rt()
     with runtime.db.reading() as s:
-        poster = posters.poster_in_scope(s, _staff(), _poster_id_or_404(poster_id))
+        poster = posters.poster_in_scope(s, guarded_staff(), _poster_id_or_404(poster_id))
         if posters.poster_status(poster, now_utc()) != posters.PosterStatus.ACTIVE:
             abort(410)
         url, _code = posters.poster_link(poster, runtime.keys, runtime.public_base_url)
@@ -404,7 +381,7 @@ def _pdf(ids: list[int], layout: Layout) -> tuple[bytes | None, list[int]]:
     with runtime.db.reading() as s:
         chosen = posters.printable(
             s,
-            _staff(),
+            guarded_staff(),
             ids,
             keys=runtime.keys,
             public_base_url=runtime.public_base_url,
@@ -433,7 +410,7 @@ def pdf_download(poster_id: int) -> ResponseReturnValue:
 
 @posters_bp.post("/in-lai")
 def reprint() -> ResponseReturnValue:
-    if not _csrf_ok():
+    if not csrf_ok():
         flash(STALE_PAGE.in_(g.lang))
         return redirect(url_for(".index"), 303)
     typed = (typed_id(x) for x in request.form.getlist("poster"))

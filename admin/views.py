@@ -41,14 +41,14 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms.validators import ValidationError
+from flask_wtf.csrf import generate_csrf
 
 from admin.auth import (
     DEVICE_COOKIE,
     audit_denied,
     clear_session_cookie,
     client_address,
+    csrf_ok,
     current_staff,
     login_redirect,
     now_utc,
@@ -197,14 +197,6 @@ def _staff_globals() -> dict[str, Any]:
     return {"staff": staff, "Role": Role, "staff_areas": areas}
 
 
-def _csrf_ok() -> bool:
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return False
-    return True
-
-
 def _staff() -> StaffIdentity:
     identity = current_staff()
     if identity is None:  # staff_required ran first; this cannot happen
@@ -245,7 +237,7 @@ def login() -> ResponseReturnValue:
         return _page("admin/login.html", next=nxt, notice=notice)
     username = request.form.get("username", "")[:64]
     values = {"username": username}
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/login.html", 422, next=nxt, values=values, notice=_STALE_FORM)
     errors: dict[str, Message] = {}
     if not username.strip():
@@ -299,7 +291,7 @@ def second_factor() -> ResponseReturnValue:
         return redirect(url_for("admin.enrol"))
     if request.method == "GET":
         return _page("admin/second_factor.html", next=nxt)
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/second_factor.html", 422, next=nxt, notice=_STALE_FORM)
     runtime = rt()
     now = now_utc()
@@ -355,7 +347,7 @@ def enrol() -> ResponseReturnValue:
         return redirect(url_for("admin.second_factor"))
     if request.method == "GET":
         return _page("admin/enrol.html", **_enrol_context(identity))
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/enrol.html", 422, notice=_STALE_FORM, **_enrol_context(identity))
     runtime = rt()
     now = now_utc()
@@ -395,7 +387,7 @@ def password() -> ResponseReturnValue:
     forced = identity.must_change_password
     if request.method == "GET":
         return _page("admin/password.html", forced=forced)
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page("admin/password.html", 422, forced=forced, notice=_STALE_FORM)
     with rt().db.writing() as s:
         change = staff_auth.change_password(
@@ -424,7 +416,7 @@ def logout() -> ResponseReturnValue:
     from admin.auth import SESSION_COOKIE
 
     response = redirect(url_for("admin.login"), code=303)
-    if _csrf_ok():
+    if csrf_ok():
         with rt().db.writing() as s:
             staff_auth.end_session(s, request.cookies.get(SESSION_COOKIE), now=now_utc())
         clear_session_cookie(response)
@@ -524,7 +516,7 @@ def act(code: str) -> ResponseReturnValue:
     runtime = rt()
     action = request.form.get("action", "")[:32]
     values = {"reason": request.form.get("reason", "")[:4000], "action": action}
-    if not _csrf_ok():
+    if not csrf_ok():
         return _dossier_response(
             code, status=422, values=values, notice=_STALE_FORM, open_form=action
         )
@@ -566,7 +558,7 @@ def apologise(code: str) -> ResponseReturnValue:
         "new_due": request.form.get("new_due", "")[:20],
         "apology_reason": request.form.get("reason", "")[:4000],
     }
-    if not _csrf_ok():
+    if not csrf_ok():
         return _dossier_response(
             code, status=422, values=values, notice=_STALE_FORM, open_form="apology"
         )
@@ -611,7 +603,7 @@ def reassign(code: str) -> ResponseReturnValue:
     runtime = rt()
     raw = request.form.get("to_user", "")
     values = {"to_user": raw[:12]}
-    if not _csrf_ok():
+    if not csrf_ok():
         return _dossier_response(
             code, status=422, values=values, notice=_STALE_FORM, open_form="reassign"
         )
@@ -754,7 +746,7 @@ def user_new() -> ResponseReturnValue:
         values = {"role": "official", "procedures": []}
         return _page("admin/user_form.html", offered=offered, values=values, user=None)
     values = _account_values()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page(
             "admin/user_form.html",
             422,
@@ -804,7 +796,7 @@ def user_edit(user_id: int) -> ResponseReturnValue:
         }
         return _page("admin/user_form.html", offered=offered, values=values, user=row)
     values = _account_values()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _page(
             "admin/user_form.html",
             422,
@@ -842,7 +834,7 @@ def user_edit(user_id: int) -> ResponseReturnValue:
 @staff_required(ADMIN)
 def user_active(user_id: int) -> ResponseReturnValue:
     identity = _staff()
-    if not _csrf_ok():
+    if not csrf_ok():
         flash(_STALE_FORM.in_(g.lang))
         return redirect(url_for("admin.users"), code=303)
     active = request.form.get("active") == "1"
@@ -869,7 +861,7 @@ def user_active(user_id: int) -> ResponseReturnValue:
 @staff_required(ADMIN)
 def user_password(user_id: int) -> ResponseReturnValue:
     identity = _staff()
-    if not _csrf_ok():
+    if not csrf_ok():
         flash(_STALE_FORM.in_(g.lang))
         return redirect(url_for("admin.users"), code=303)
     with rt().db.writing() as s:
@@ -882,7 +874,7 @@ def user_password(user_id: int) -> ResponseReturnValue:
 @staff_required(ADMIN)
 def user_second_factor(user_id: int) -> ResponseReturnValue:
     identity = _staff()
-    if not _csrf_ok():
+    if not csrf_ok():
         flash(_STALE_FORM.in_(g.lang))
         return redirect(url_for("admin.users"), code=303)
     with rt().db.writing() as s:
