@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, abort, g, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
 from storage.runtime import NotReady, Runtime
 
@@ -140,6 +140,15 @@ CSP = (
 )
 
 
+def _without_controls(values: MultiDict[str, str]) -> ImmutableMultiDict[str, str] | None:
+    """The values without their control characters (every value of a repeated key), or None
+    when there was none to drop."""
+    items = list(values.items(multi=True))
+    if not any(_CONTROL.search(v) for _, v in items):
+        return None
+    return ImmutableMultiDict([(k, _CONTROL.sub("", v)) for k, v in items])
+
+
 def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _language() -> None:
@@ -162,12 +171,12 @@ def _register_request_hooks(app: Flask) -> None:
         # the field what is wrong.
         if not request.path.startswith("/can-bo/"):
             return
-        if any(_CONTROL.search(v) for v in request.args.values()):
-            cleaned = [(k, _CONTROL.sub("", v)) for k, v in request.args.items(multi=True)]
-            request.args = ImmutableMultiDict(cleaned)  # type: ignore[misc]
-        if request.method == "POST" and any(_CONTROL.search(v) for v in request.form.values()):
-            cleaned = [(k, _CONTROL.sub("", v)) for k, v in request.form.items(multi=True)]
-            request.form = ImmutableMultiDict(cleaned)  # type: ignore[misc]
+        args = _without_controls(request.args)
+        if args is not None:
+            request.args = args  # type: ignore[misc]
+        form = _without_controls(request.form) if request.method == "POST" else None
+        if form is not None:
+            request.form = form  # type: ignore[misc]
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

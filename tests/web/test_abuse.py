@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -486,3 +486,16 @@ def test_behind_a_trusted_proxy_each_phone_has_its_own_limit(app: Flask, runtime
         assert statuses[-1] == 429
     finally:
         proxied.extensions["kiosk"].db.dispose()
+
+
+def test_staff_requests_lose_control_characters_in_every_value(app: Flask) -> None:
+    """A repeated key's later values are cleaned too, in the address and in the posted form."""
+    with app.test_request_context(
+        "/can-bo/ho-so?q=a&q=b%00c%1b",
+        method="POST",
+        data={"note": ["x", "y\x00z"], "keep": "tab\there\nline"},
+    ):
+        app.preprocess_request()
+        assert request.args.getlist("q") == ["a", "bc"]
+        assert request.form.getlist("note") == ["x", "yz"]
+        assert request.form["keep"] == "tab\there\nline"
