@@ -88,7 +88,7 @@ def claimed_exemption(defn: ProcedureDefinition, values: Mapping[str, object]) -
     value = values.get(name)
     if not isinstance(value, str) or not value:
         return None
-    field = next((f for f in defn.fields if f.name == name), None)
+    field = defn.get_field(name)
     if field is None or value not in {o.value for o in field.options}:
         return None
     return value

@@ -114,6 +114,11 @@ def api_procedure(code: str) -> ResponseReturnValue:
 # --- The form ------------------------------------------------------------------------------------
 
 
+def _typed() -> dict[str, str]:
+    """What the citizen typed into the posted form (not the token nor the draft id)."""
+    return {k: v for k, v in request.form.items() if k not in ("csrf_token", "draft")}
+
+
 def _new_draft() -> str:
     return secrets.token_urlsafe(24)
 
@@ -195,7 +200,7 @@ def form_while_database_down() -> ResponseReturnValue | None:
         return None
     commune, offered = cached
     draft = request.form.get("draft", "")
-    values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "draft")}
+    values = _typed()
     return _render_form(
         commune,
         offered,
@@ -288,7 +293,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     draft = request.form.get("draft", "")
     if not services.valid_draft(draft):
         draft = _new_draft()
-    raw = {k: v for k, v in request.form.items() if k not in ("csrf_token", "draft")}
+    raw = _typed()
     csrf_ok = True
     try:
         validate_csrf(request.form.get("csrf_token"))
@@ -611,7 +616,7 @@ def supplement() -> ResponseReturnValue:
         )
     if dossier.state != "supplement_requested":
         return redirect(url_for("kiosk.status_page"))
-    values = {k: v for k, v in request.form.items() if k not in ("csrf_token", "draft")}
+    values = _typed()
     draft = request.form.get("draft", "")
     if not services.valid_draft(draft):
         draft = _new_draft()
