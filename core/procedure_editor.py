@@ -757,6 +757,10 @@ def new_draft(code: str, name_vi: str, name_en: str) -> tuple[Draft, dict[str, M
 # --- Reading and writing the editor's forms -------------------------------------------------------
 
 
+# The fee's keys whose value names a field of the form (kept in step when a field is renamed).
+_FEE_FIELD_KEYS = ("quantity_field", "pages_field", "on_time_field", "exemption_field")
+
+
 def _one(form: FormData, key: str) -> str:
     values = form.get(key)
     return values[0] if values else ""
@@ -903,7 +907,7 @@ def apply_overview(draft: Draft, form: FormData) -> Draft:
         value = read(_one(form, f"fee.{key}"))
         if value is not None:
             fee[key] = value
-    for key in ("quantity_field", "pages_field", "on_time_field", "exemption_field"):
+    for key in _FEE_FIELD_KEYS:
         name = _one(form, f"fee.{key}").strip()
         if name:
             fee[key] = name
@@ -1069,7 +1073,7 @@ def _rename_references(draft: Draft, old: str, new: str) -> None:
                 field[key] = new
     fee = draft.get("fee")
     if isinstance(fee, dict):
-        for key in ("quantity_field", "pages_field", "on_time_field", "exemption_field"):
+        for key in _FEE_FIELD_KEYS:
             if fee.get(key) == old:
                 fee[key] = new
 
