@@ -78,6 +78,10 @@ STALE_PAGE = Message(
     "Trang đã mở quá lâu nên chưa thực hiện được: xin làm lại một lần nữa.",
     "The page was open too long, so nothing was done: please try once more.",
 )
+NO_DECISION = Message(
+    "Chưa ghi nhận: xin bấm «Xác nhận được miễn» hoặc «Không đủ điều kiện miễn».",
+    "Nothing recorded: press “Confirm the exemption” or “Exemption does not hold”.",
+)
 
 
 def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnValue:
@@ -173,10 +177,15 @@ def exemption() -> ResponseReturnValue:
     """Confirm or refuse a declared fee exemption, from the dossier page."""
     staff = guarded_staff()
     code = request.form.get("code", "")[:40]
-    confirm = request.form.get("decision") == "confirm"
+    decision = request.form.get("decision")
+    confirm = decision == "confirm"
     back = url_for("admin.dossier", code=code)
     if not csrf_ok():
         flash(STALE_PAGE.in_(g.lang))
+        return redirect(back, code=303)
+    if decision not in ("confirm", "refuse"):
+        # Only one of the page's two buttons decides; anything else changes nothing.
+        flash(NO_DECISION.in_(g.lang))
         return redirect(back, code=303)
     if not payments.may_mark_paid(staff):
         raise _refuse()

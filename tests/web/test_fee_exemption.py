@@ -152,6 +152,9 @@ def test_an_exemption_that_does_not_hold_puts_the_fee_and_the_vietqr_back(
     assert "Người thuộc hộ nghèo" in page  # the answer, among the form's data
     assert "Không đủ điều kiện miễn" in page
 
+    # A post without one of the two buttons decides nothing.
+    assert "Chưa ghi nhận" in _decide(staff, code, "")
+    assert dossier_row(runtime, commune, code).fee_exemption_state == "claimed"
     after = _decide(staff, code, "refuse")
     assert f"Hồ sơ {code}: không đủ điều kiện miễn; lệ phí phải nộp 15.000 đ." in after
     row = dossier_row(runtime, commune, code)
