@@ -18,6 +18,7 @@ from flask import Flask, abort, g, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from core.reconciliation import vnd
 from storage.runtime import NotReady, Runtime
 
 ROOT = Path(__file__).resolve().parent
@@ -216,4 +217,5 @@ def _register_request_hooks(app: Flask) -> None:
             "t": t,
             "tz": LOCAL_TZ,
             "public_base_url": app.config["PUBLIC_BASE_URL"],
+            "vnd": vnd,  # 16000 → "16.000 đ"
         }

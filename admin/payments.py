@@ -91,7 +91,6 @@ def _page(template: str, status: int = 200, **context: Any) -> ResponseReturnVal
         template,
         staff=guarded_staff(),
         csrf_token=generate_csrf(),
-        vnd=vnd,
         as_local=lambda at: (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ),
         **context,
     )
