@@ -812,17 +812,7 @@ def enrol_second_factor(
     user.totp_secret_sealed = seal(secret.encode(), keyring, context=totp_context(user.id))
     user.totp_last_step = step
     # Other sessions were opened without this factor: they end; this one continues, renewed.
-    end_user_sessions(session, user.id)
-    token = start_session(session, user, second_factor_done=True, now=now)
-    record(
-        session,
-        actor=identity.actor,
-        action="user.totp_enrolled",
-        target=f"user:{user.id}",
-        commune_id=user.commune_id,
-        now=now,
-    )
-    return CodeCheck(True, token=token)
+    return CodeCheck(True, token=_renew_alone(session, identity, user, "user.totp_enrolled", now))
 
 
 # --- changing one's password --------------------------------------------------------------------
@@ -872,17 +862,27 @@ def change_password(
     user.password_hash = hash_password(normalise_password(new))
     user.password_changed_at = now
     user.must_change_password = False
+    return PasswordChange(
+        True, token=_renew_alone(session, identity, user, "user.password_changed", now)
+    )
+
+
+def _renew_alone(
+    session: Session, identity: StaffIdentity, user: StaffUser, action: str, now: datetime
+) -> str:
+    """After a change to one's own credentials: every session of the account ends, the one that
+    made the change continues under a new token; audited as `action`. Returns the token."""
     end_user_sessions(session, user.id)
     token = start_session(session, user, second_factor_done=True, now=now)
     record(
         session,
         actor=identity.actor,
-        action="user.password_changed",
+        action=action,
         target=f"user:{user.id}",
         commune_id=user.commune_id,
         now=now,
     )
-    return PasswordChange(True, token=token)
+    return token
 
 
 # --- the commune admin's accounts page ------------------------------------------------------------
