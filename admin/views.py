@@ -488,6 +488,22 @@ def _dossier_response(
     )
 
 
+def _refused(
+    code: str, form: str, exc: workspace.ActionRefused, values: dict[str, str]
+) -> ResponseReturnValue:
+    """The dossier page again (422) with the refused form open, what was typed in it, and each
+    problem beside its input (or the refusal as a notice when it concerns no input)."""
+    errors = {f"{form}.{k}": v for k, v in exc.errors.items()}
+    return _dossier_response(
+        code,
+        status=422,
+        values=values,
+        errors=errors,
+        notice=None if errors else exc.message,
+        open_form=form,
+    )
+
+
 @bp.get("/ho-so/<code>")
 @staff_required(OFFICIAL, LEADER)
 def dossier(code: str) -> ResponseReturnValue:
@@ -536,15 +552,7 @@ def act(code: str) -> ResponseReturnValue:
     except workspace.Conflict as exc:
         return _dossier_response(code, status=409, notice=exc.message)
     except workspace.ActionRefused as exc:
-        errors = {f"{action}.{k}": v for k, v in exc.errors.items()}
-        return _dossier_response(
-            code,
-            status=422,
-            values=values,
-            errors=errors,
-            notice=None if errors else exc.message,
-            open_form=action,
-        )
+        return _refused(code, action, exc, values)
     flash(_DONE.get(action, Message("Đã lưu.", "Saved.")).in_(g.lang))
     return redirect(url_for("admin.dossier", code=code), code=303)
 
@@ -578,15 +586,7 @@ def apologise(code: str) -> ResponseReturnValue:
     except workspace.Conflict as exc:
         return _dossier_response(code, status=409, notice=exc.message)
     except workspace.ActionRefused as exc:
-        errors = {f"apology.{k}": v for k, v in exc.errors.items()}
-        return _dossier_response(
-            code,
-            status=422,
-            values=values,
-            errors=errors,
-            notice=None if errors else exc.message,
-            open_form="apology",
-        )
+        return _refused(code, "apology", exc, values)
     flash(
         Message(
             "Đã gửi thư xin lỗi và ngày hẹn mới; người dân thấy trên trang tra cứu hồ sơ.",
@@ -620,15 +620,7 @@ def reassign(code: str) -> ResponseReturnValue:
     except workspace.Conflict as exc:
         return _dossier_response(code, status=409, notice=exc.message)
     except workspace.ActionRefused as exc:
-        errors = {f"reassign.{k}": v for k, v in exc.errors.items()}
-        return _dossier_response(
-            code,
-            status=422,
-            values=values,
-            errors=errors,
-            notice=None if errors else exc.message,
-            open_form="reassign",
-        )
+        return _refused(code, "reassign", exc, values)
     flash(Message("Đã giao lại hồ sơ.", "The dossier was reassigned.").in_(g.lang))
     return redirect(url_for("admin.dossier", code=code), code=303)
 
