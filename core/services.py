@@ -10,14 +10,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import Date, bindparam, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, Table, bindparam, insert, select, text, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core.deadlines import WorkCalendar
 from core.dossier import Action, DossierState, transition
@@ -34,7 +36,7 @@ from core.posters import (
     short_code,
 )
 from core.sealing import Keyring, seal, seal_file_bytes, seal_json, unseal
-from core.signing import SigningKey, VerifyKey, canonical_bytes, sign
+from core.signing import SigningKey, VerifyKey, canonical_bytes, sign, sign_canonical
 from core.text import Message
 from core.uploads import AcceptedFile
 from core.validation import FileRef
@@ -185,27 +187,76 @@ def offered_procedure(session: Session, commune: Commune, code: str) -> OfferedP
     return _offered(setting)
 
 
-# The statements of the citizen's hot path are built once: building and keying a statement costs
-# more than running it (bench/submit_bench.py).
+# The citizen's hot path runs SQL expressions on the tables, not ORM queries: building, keying
+# and loading ORM results cost more than running the statements (bench/profile_submit.py).
+_COMMUNE = cast(Table, Commune.__table__)
+_SETTING = cast(Table, CommuneProcedure.__table__)
+_VERSION = cast(Table, ProcedureVersion.__table__)
+_DOSSIER = cast(Table, Dossier.__table__)
+_PAPER = cast(Table, Attachment.__table__)
+_EVENT = cast(Table, DossierEvent.__table__)
+_KEY = cast(Table, SigningKeyRow.__table__)
+
+# Everything a commune's form depends on, in one row: the commune, its setting for the procedure
+# and the version's label (a version's definition never changes once stored).
 _COMMUNE_OFFER = (
-    select(Commune, CommuneProcedure)
-    .join(CommuneProcedure, CommuneProcedure.commune_id == Commune.id)
+    select(
+        *_COMMUNE.c,
+        *(c.label(f"setting_{c.name}") for c in _SETTING.c),
+        _VERSION.c.version.label("version_label"),
+    )
+    .select_from(
+        _COMMUNE.join(_SETTING, _SETTING.c.commune_id == _COMMUNE.c.id).join(
+            _VERSION, _VERSION.c.id == _SETTING.c.version_id
+        )
+    )
     .where(
-        Commune.slug == bindparam("slug"),
-        CommuneProcedure.code == bindparam("code"),
-        CommuneProcedure.enabled.is_(True),
+        _COMMUNE.c.slug == bindparam("slug"),
+        _SETTING.c.code == bindparam("code"),
+        _SETTING.c.enabled.is_(True),
     )
 )
+# The commune and offer built from a row, kept per process under the row itself: any change to
+# the commune or its setting reads as a new row, hence a new entry, so nothing here goes stale.
+_offers: dict[tuple[object, ...], tuple[Commune, OfferedProcedure]] = {}
+_OFFERS_KEPT = 4096
 
 
 def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, OfferedProcedure]:
     """The commune at `slug` and the procedure `code` it offers, in one query (the form's path).
+    The commune is detached: read it, don't change it.
 
     NotFound when there is no such commune or it does not offer the procedure."""
     row = session.execute(_COMMUNE_OFFER, {"slug": slug, "code": code}).first()
     if row is None:
         raise NotFound(f"{slug}/{code}")
-    return row[0], _offered(row[1])
+    key = tuple(row)
+    found = _offers.get(key)
+    if found is None:
+        found = _offer_from_row(session, row._mapping)
+        if len(_offers) >= _OFFERS_KEPT:
+            _offers.clear()
+        _offers[key] = found
+    return found
+
+
+def _offer_from_row(session: Session, row: RowMapping) -> tuple[Commune, OfferedProcedure]:
+    commune = Commune(**{c.name: row[c.name] for c in _COMMUNE.c})
+    make_transient_to_detached(commune)
+    setting = {c.name: row[f"setting_{c.name}"] for c in _SETTING.c}
+    defn = definition_by_version_id(session, setting["version_id"])
+    days = setting["processing_days"]
+    return commune, OfferedProcedure(
+        code=setting["code"],
+        definition=defn,
+        version_id=setting["version_id"],
+        fee_amount=setting["fee_amount"],
+        processing_days=days if days is not None else defn.processing_days,
+        instructions_vi=setting["instructions_vi"],
+        instructions_en=setting["instructions_en"],
+        result_place=setting["result_place"],
+        version_label=row["version_label"],
+    )
 
 
 # --- The form: uploads accepted before the dossier exists --------------------------------------
@@ -279,6 +330,57 @@ def draft_attachments(session: Session, commune: Commune, draft: str) -> list[At
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """A paper attached to a draft, as the form and the submission read it (a row of
+    `attachment`, without the ORM)."""
+
+    id: int
+    public_id: str
+    field_name: str
+    storage_name: str
+    content_type: str
+    size: int
+    sha256: str
+    name_sealed: str
+
+
+class PaperLike(Protocol):
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def field_name(self) -> str: ...
+    @property
+    def storage_name(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def name_sealed(self) -> str: ...
+
+
+_DRAFT_PAPERS = (
+    select(*(_PAPER.c[name] for name in Paper.__slots__))
+    .where(
+        _PAPER.c.commune_id + 0 == bindparam("commune_id"),
+        _PAPER.c.draft_hash == bindparam("draft_hash"),
+        _PAPER.c.dossier_id.is_(None),
+    )
+    .order_by(_PAPER.c.id)
+)
+
+
+def draft_papers(session: Session, commune_id: int, draft: str) -> list[Paper]:
+    """The papers attached to the draft so far, oldest first."""
+    rows = session.execute(
+        _DRAFT_PAPERS, {"commune_id": commune_id, "draft_hash": draft_hash(draft)}
+    )
+    return [Paper(*row) for row in rows]
+
+
 def drop_draft_attachments(
     session: Session, commune: Commune, draft: str, public_ids: set[str], store: FileStore
 ) -> None:
@@ -289,13 +391,13 @@ def drop_draft_attachments(
             store.delete(att.storage_name)
 
 
-def attachment_name(att: Attachment, keyring: Keyring) -> str:
+def attachment_name(att: PaperLike, keyring: Keyring) -> str:
     return unseal(
         att.name_sealed, keyring, context=f"filename:{att.storage_name}".encode()
     ).decode()
 
 
-def file_refs(atts: list[Attachment], keyring: Keyring) -> dict[str, list[FileRef]]:
+def file_refs(atts: Sequence[PaperLike], keyring: Keyring) -> dict[str, list[FileRef]]:
     refs: dict[str, list[FileRef]] = {}
     for att in atts:
         refs.setdefault(att.field_name, []).append(
@@ -362,15 +464,15 @@ def _next_code(session: Session, commune: Commune, day: date) -> str:
 
 
 _CURRENT_SIGNING_KEY = (
-    select(SigningKeyRow)
-    .where(SigningKeyRow.commune_id == bindparam("commune_id"), SigningKeyRow.retired_at.is_(None))
-    .order_by(SigningKeyRow.id.desc())
+    select(_KEY.c.commune_id, _KEY.c.key_id, _KEY.c.private_key_sealed)
+    .where(_KEY.c.commune_id == bindparam("commune_id"), _KEY.c.retired_at.is_(None))
+    .order_by(_KEY.c.id.desc())
     .limit(1)
 )
 
 
 def commune_signing_key(session: Session, commune_id: int, keyring: Keyring) -> SigningKey:
-    row = session.scalar(_CURRENT_SIGNING_KEY, {"commune_id": commune_id})
+    row = session.execute(_CURRENT_SIGNING_KEY, {"commune_id": commune_id}).first()
     if row is None:
         raise NotFound(f"no signing key for commune {commune_id}: run `flask --app wsgi init`")
     return _signing_key_cache(row, keyring)
@@ -379,7 +481,7 @@ def commune_signing_key(session: Session, commune_id: int, keyring: Keyring) -> 
 _signing_keys: dict[tuple[int, str], SigningKey] = {}
 
 
-def _signing_key_cache(row: SigningKeyRow, keyring: Keyring) -> SigningKey:
+def _signing_key_cache(row: Any, keyring: Keyring) -> SigningKey:
     cached = _signing_keys.get((row.commune_id, row.key_id))
     if cached is None:
         raw = unseal(
@@ -410,7 +512,7 @@ def dossier_payload(
     poster_id: int | None,
     received_at: datetime,
     data: dict[str, object],
-    files: list[Attachment],
+    files: Sequence[PaperLike],
     consent_version: str,
 ) -> dict[str, object]:
     """The canonical content of a dossier, exactly what is signed (core.signing)."""
@@ -465,11 +567,13 @@ def submit(
     now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
     idem = draft_hash(draft)
     secret = citizen_secret(keys.secret_key, commune.id, idem)
-    existing = session.scalar(_BY_DRAFT, {"commune_id": commune.id, "idem": idem})
+    existing = session.execute(_DONE_ID, {"commune_id": commune.id, "idem": idem}).scalar()
     if existing is not None:
-        return Submitted(existing, secret, created=False)
+        dossier = session.get(Dossier, existing)
+        assert dossier is not None  # noqa: S101 - read in this transaction
+        return Submitted(dossier, secret, created=False)
 
-    atts = draft_attachments(session, commune, draft)
+    papers = draft_papers(session, commune.id, draft)
     key = commune_signing_key(session, commune.id, keys.sealing)
     version_label = offered.version_label
     if not version_label:
@@ -487,61 +591,82 @@ def submit(
         poster_id=poster_id,
         received_at=now,
         data=cleaned,
-        files=atts,
+        files=papers,
         consent_version=CONSENT_VERSION,
     )
-    signature = sign(payload, key)
+    canonical = canonical_bytes(payload)
+    signature = sign_canonical(canonical, key)
     due = calendar.due_date(now, offered.processing_days)
     fee = compute_fee(offered.definition, offered.fee_amount, cleaned, received_on=day)
     # A declared exempt group owes nothing until an official has checked the proof.
     exemption = claimed_exemption(offered.definition, cleaned) if fee > 0 else None
-    # The public id is chosen here, not at flush, so the sealed data goes out with the INSERT.
     public_id = uuid.uuid4().hex
-    dossier = Dossier(
-        commune_id=commune.id,
-        public_id=public_id,
-        code=code,
-        procedure_code=offered.code,
-        procedure_version_id=offered.version_id,
-        poster_id=poster_id,
-        state=DossierState.RECEIVED,
-        idempotency_key=idem,
-        secret_hash=secret_hash(secret),
-        sealed_data=seal_json(
-            payload, keys.sealing, context=_dossier_context(commune.id, public_id)
+    values: dict[str, Any] = {
+        "commune_id": commune.id,
+        "public_id": public_id,
+        "code": code,
+        "procedure_code": offered.code,
+        "procedure_version_id": offered.version_id,
+        "poster_id": poster_id,
+        "state": DossierState.RECEIVED,
+        "idempotency_key": idem,
+        "secret_hash": secret_hash(secret),
+        # seal_json(payload), without writing the canonical form a third time
+        "sealed_data": seal(
+            canonical, keys.sealing, context=_dossier_context(commune.id, public_id)
         ),
-        lang=lang if lang in ("vi", "en") else "vi",
-        consent_version=CONSENT_VERSION,
-        received_at=now,
-        due_date=due,
-        original_due_date=due,
-        fee_amount=0 if exemption else fee,
-        fee_exemption_state="claimed" if exemption else None,
-        fee_without_exemption=fee,
-        signature_key_id=signature.key_id,
-        signature=signature.value,
-        content_hash=hashlib.sha256(canonical_bytes(payload)).hexdigest(),
-    )
-    session.add(dossier)
-    session.flush()
-    for att in atts:
-        att.dossier_id = dossier.id
-        att.draft_hash = None
-    session.add(
-        DossierEvent(
-            commune_id=commune.id,
-            dossier_id=dossier.id,
-            at=now,
-            action="submit",
-            from_state=None,
-            to_state=DossierState.RECEIVED.value,
-            public_note="",
-        )
+        "lang": lang if lang in ("vi", "en") else "vi",
+        "consent_version": CONSENT_VERSION,
+        "received_at": now,
+        "due_date": due,
+        "original_due_date": due,
+        "apology_sent_at": None,
+        "paused_since": None,
+        "fee_amount": 0 if exemption else fee,
+        "fee_paid_at": None,
+        "fee_paid_by": None,
+        "fee_exemption_state": "claimed" if exemption else None,
+        "fee_without_exemption": fee,
+        "assigned_to": None,
+        "closed_at": None,
+        "purged_at": None,
+        "signature_key_id": signature.key_id,
+        "signature": signature.value,
+        "content_hash": hashlib.sha256(canonical).hexdigest(),
+        "row_version": 1,
+    }
+    # Statements, not the ORM's unit of work: three writes whose order is known.
+    dossier_id = session.execute(_INSERT_DOSSIER, values).scalar_one()
+    if papers:
+        session.execute(_LINK_PAPERS, {"dossier_id": dossier_id, "ids": [p.id for p in papers]})
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "commune_id": commune.id,
+            "dossier_id": dossier_id,
+            "at": now,
+            "action": "submit",
+            "from_state": None,
+            "to_state": DossierState.RECEIVED.value,
+            "public_note": "",
+        },
     )
     if poster_id is not None:
         count_poster(session, poster_id, commune.id, day, "submitted")
-    session.flush()
+    # The caller gets the stored dossier as an ORM object of this session, without reading it.
+    dossier = Dossier(id=dossier_id, **values)
+    make_transient_to_detached(dossier)
+    session.add(dossier)
     return Submitted(dossier, secret, created=True)
+
+
+_INSERT_DOSSIER = insert(_DOSSIER).returning(_DOSSIER.c.id)
+_LINK_PAPERS = (
+    update(_PAPER)
+    .where(_PAPER.c.id.in_(bindparam("ids", expanding=True)))
+    .values(dossier_id=bindparam("dossier_id"), draft_hash=None)
+)
+_INSERT_EVENT = insert(_EVENT)
 
 
 def dossier_context(dossier: Dossier) -> bytes:
@@ -654,6 +779,33 @@ _BY_DRAFT = select(Dossier).where(
 
 def find_by_draft(session: Session, commune: Commune, draft: str) -> Dossier | None:
     return session.scalar(_BY_DRAFT, {"commune_id": commune.id, "idem": draft_hash(draft)})
+
+
+_DONE_ID = select(_DOSSIER.c.id).where(
+    _DOSSIER.c.commune_id == bindparam("commune_id"),
+    _DOSSIER.c.idempotency_key == bindparam("idem"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDossier:
+    """What a receipt needs of a dossier already stored for a draft."""
+
+    public_id: str
+    commune_id: int
+    idempotency_key: str
+
+
+_DONE = select(_DOSSIER.c.public_id, _DOSSIER.c.commune_id, _DOSSIER.c.idempotency_key).where(
+    _DOSSIER.c.commune_id == bindparam("commune_id"),
+    _DOSSIER.c.idempotency_key == bindparam("idem"),
+)
+
+
+def stored_for_draft(session: Session, commune_id: int, draft: str) -> StoredDossier | None:
+    """The dossier this draft was already submitted as (a double tap, a retry), if any."""
+    row = session.execute(_DONE, {"commune_id": commune_id, "idem": draft_hash(draft)}).first()
+    return StoredDossier(*row) if row is not None else None
 
 
 def all_verify_keys(session: Session) -> dict[str, VerifyKey]:

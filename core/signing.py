@@ -236,7 +236,12 @@ class Signature:
 
 def sign(payload: Mapping[str, Any], key: SigningKey) -> Signature:
     """Sign `payload`; raises TypeError/ValueError when it is not canonicalisable."""
-    raw = key.private_key.sign(canonical_bytes(payload))
+    return sign_canonical(canonical_bytes(payload), key)
+
+
+def sign_canonical(canonical: bytes, key: SigningKey) -> Signature:
+    """Sign bytes that `canonical_bytes` made (when the caller also hashes or seals them)."""
+    raw = key.private_key.sign(canonical)
     return Signature(key.key_id, base64.b64encode(raw).decode("ascii"))
 
 

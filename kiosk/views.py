@@ -311,8 +311,8 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         _remember_offer(slug, code, commune, offered)
         poster_token = request.form.get("poster", "")[:64]
         poster = _poster_from_token(s, poster_token)
-        atts = services.draft_attachments(s, commune, draft)
-        already_done = services.find_by_draft(s, commune, draft)
+        atts = services.draft_papers(s, commune.id, draft)
+        already_done = services.stored_for_draft(s, commune.id, draft)
     defn = offered.definition
 
     if csrf_ok:
@@ -333,8 +333,8 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         changed = bool(removed) or added > 0
         if changed:
             with runtime.db.reading() as s:
-                atts = services.draft_attachments(s, commune, draft)
-                already_done = services.find_by_draft(s, commune, draft)
+                atts = services.draft_papers(s, commune.id, draft)
+                already_done = services.stored_for_draft(s, commune.id, draft)
     refs = services.file_refs(atts, keys.sealing)
 
     if already_done is not None:
@@ -367,8 +367,6 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
 
     try:
         with runtime.db.writing() as s:
-            # Loaded in this request and unchanged: attach it without reading it again.
-            commune = s.merge(commune, load=False)
             done = services.submit(
                 s,
                 commune=commune,
@@ -381,14 +379,14 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
                 calendar=runtime.calendar,
                 now=now,
             )
-            dossier = done.dossier
+            stored: Any = done.dossier
     except IntegrityError:
         # Two copies of the same submission raced (PostgreSQL): the other one stored it.
         with runtime.db.reading() as s:
-            dossier = services.find_by_draft(s, commune, draft)
-        if dossier is None:
+            stored = services.stored_for_draft(s, commune.id, draft)
+        if stored is None:
             raise
-    _remember_receipt(commune.slug, dossier, keys)
+    _remember_receipt(commune.slug, stored, keys)
     return redirect(url_for("kiosk.receipt", slug=commune.slug), code=303)
 
 

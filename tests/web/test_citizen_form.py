@@ -174,7 +174,7 @@ def test_signed_receipt_verifies_with_the_cli(
     assert bad.exit_code == 1 and "INVALID" in bad.output
 
 
-@pytest.mark.parametrize("failing", ["commune_offer", "find_by_draft", "submit"])
+@pytest.mark.parametrize("failing", ["commune_offer", "stored_for_draft", "submit"])
 def test_database_down_brings_the_form_back_with_what_was_typed(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
