@@ -379,8 +379,6 @@ class Gunicorn:
                     "4",
                     "-b",
                     f"{HOST}:{self.port}",
-                    "--access-logfile",
-                    "/dev/null",
                     "--error-logfile",
                     "-",
                     *self.extra,

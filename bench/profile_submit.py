@@ -32,6 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=600)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--callees", metavar="REGEX", help="also print what functions matching REGEX call"
+    )
     parser.add_argument("--multipart", action="store_true", help="post multipart/form-data")
     parser.add_argument("--time-only", action="store_true", help="no profiler: real ms per post")
     args = parser.parse_args()
@@ -90,6 +93,8 @@ def main() -> None:
     stats = pstats.Stats(profile)
     stats.sort_stats("cumulative").print_stats(args.top)
     stats.sort_stats("tottime").print_stats(args.top)
+    if args.callees:
+        stats.sort_stats("cumulative").print_callees(args.callees)
 
 
 if __name__ == "__main__":

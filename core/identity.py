@@ -548,14 +548,10 @@ def normalise_person_name(raw: str) -> str:
     """A person's full name, NFC, single spaces; refused if it holds anything but a name."""
     if len(raw) > 4 * NAME_MAX_LENGTH:
         raise InvalidValue(NAME_LONG.format(max=NAME_MAX_LENGTH))
-    if any(_is_invisible(c) for c in raw if c not in " \t"):
-        raise InvalidValue(NAME_INVISIBLE)
-    text = unicodedata.normalize("NFC", raw).translate(_APOSTROPHES).translate(_HYPHENS)
-    words = text.split()
+    # Most names are letters and spaces only: every check of `_name_words` would pass them.
+    words = raw.split() if _PLAIN_NAME.fullmatch(raw) else _name_words(raw)
     if not words:
         raise InvalidValue(NAME_EMPTY)
-    for word in words:
-        _check_name_word(word)
     name = " ".join(words)
     if len(name) < NAME_MIN_LENGTH:
         raise InvalidValue(NAME_SHORT)
@@ -565,6 +561,17 @@ def normalise_person_name(raw: str) -> str:
         # "nguyễn văn an" typed without the shift key: capitalise each word's first letter only.
         name = " ".join(w[0].upper() + w[1:] for w in name.split(" "))
     return name
+
+
+def _name_words(raw: str) -> list[str]:
+    """The words of a name, each checked; InvalidValue if any holds anything but letters."""
+    if any(_is_invisible(c) for c in raw if c not in " \t"):
+        raise InvalidValue(NAME_INVISIBLE)
+    text = unicodedata.normalize("NFC", raw).translate(_APOSTROPHES).translate(_HYPHENS)
+    words = text.split()
+    for word in words:
+        _check_name_word(word)
+    return words
 
 
 def _check_name_word(word: str) -> None:
@@ -654,6 +661,14 @@ def normalise_text(raw: str, *, multiline: bool = False) -> str:
     see them to remove them); any other control, direction-override, private-use or unassigned
     character is refused.
     """
+    if _PLAIN_TEXT.fullmatch(raw):
+        # Printable ASCII and precomposed Latin letters only (most answers): nothing below would
+        # drop, refuse or compose anything; only the spacing is tidied.
+        return _SPACES.sub(" ", raw).strip()
+    return _normalise_text(raw, multiline=multiline)
+
+
+def _normalise_text(raw: str, *, multiline: bool) -> str:
     text = raw
     for old, new in _LINE_BREAKS.items():
         text = text.replace(old, new)
@@ -669,6 +684,21 @@ def normalise_text(raw: str, *, multiline: bool = False) -> str:
         text = text.replace("\n", " ")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _plain_letters() -> str:
+    """The precomposed Latin letters (Vietnamese's among them) that NFC leaves as they are: a
+    text made of these and printable ASCII passes every check of this module unchanged."""
+    return "".join(
+        c
+        for c in map(chr, [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)])
+        if _is_latin_letter(c) and unicodedata.normalize("NFC", c) == c
+    )
+
+
+PLAIN_LETTERS = _plain_letters()
+_PLAIN_TEXT = re.compile(f"[ -~{PLAIN_LETTERS}]*")
+_PLAIN_NAME = re.compile(f"[ A-Za-z{PLAIN_LETTERS}]*")
 
 
 def _check_marks(text: str) -> None:

@@ -12,13 +12,13 @@ import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
 from sqlalchemy import Date, Table, bindparam, insert, select, text, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import CursorResult, RowMapping
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core.deadlines import WorkCalendar
@@ -61,6 +61,11 @@ class NotFound(Exception):
     """What was asked for does not exist (or is not this person's to see)."""
 
 
+class DraftChanged(Exception):
+    """The draft's papers changed while it was submitted (removed from another tab, say): the
+    papers checked are not the papers there. Nothing was stored."""
+
+
 @dataclass(frozen=True)
 class OfferedProcedure:
     """A procedure as a commune offers it: its definition plus the commune's settings."""
@@ -75,6 +80,8 @@ class OfferedProcedure:
     result_place: str
     # The version's label (ProcedureVersion.version), signed into every dossier; "" for a preview.
     version_label: str = ""
+    # The commune's current signing key when the offer was read; "" when not read with it.
+    signing_key_id: str = ""
 
     @property
     def name_vi(self) -> str:
@@ -197,13 +204,19 @@ _PAPER = cast(Table, Attachment.__table__)
 _EVENT = cast(Table, DossierEvent.__table__)
 _KEY = cast(Table, SigningKeyRow.__table__)
 
-# Everything a commune's form depends on, in one row: the commune, its setting for the procedure
-# and the version's label (a version's definition never changes once stored).
+# Everything a commune's form depends on, in one row: the commune, its setting for the procedure,
+# the version's label (a version's definition never changes once stored) and the key it signs with.
 _COMMUNE_OFFER = (
     select(
         *_COMMUNE.c,
         *(c.label(f"setting_{c.name}") for c in _SETTING.c),
         _VERSION.c.version.label("version_label"),
+        select(_KEY.c.key_id)
+        .where(_KEY.c.commune_id == _COMMUNE.c.id, _KEY.c.retired_at.is_(None))
+        .order_by(_KEY.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("signing_key_id"),
     )
     .select_from(
         _COMMUNE.join(_SETTING, _SETTING.c.commune_id == _COMMUNE.c.id).join(
@@ -256,6 +269,7 @@ def _offer_from_row(session: Session, row: RowMapping) -> tuple[Commune, Offered
         instructions_en=setting["instructions_en"],
         result_place=setting["result_place"],
         version_label=row["version_label"],
+        signing_key_id=row["signing_key_id"] or "",
     )
 
 
@@ -444,9 +458,19 @@ def normalise_secret(text: str) -> str:
 
 @dataclass(frozen=True)
 class Submitted:
-    dossier: Dossier
+    stored: StoredDossier  # what the receipt needs
+    code: str
     secret: str
-    created: bool  # False when this was a retry of a dossier already stored
+    dossier_id: int
+    session: Session = field(repr=False, compare=False)
+
+    @property
+    def dossier(self) -> Dossier:
+        """The dossier as an ORM object of the submitting session, read on first use (the
+        citizen's path never needs it)."""
+        found = self.session.get(Dossier, self.dossier_id)
+        assert found is not None  # noqa: S101 - stored in this transaction
+        return found
 
 
 # Plain SQL that both engines speak: SQLAlchemy cannot cache the compiled form of an
@@ -558,23 +582,24 @@ def submit(
     keys: KeyMaterial,
     calendar: WorkCalendar,
     now: datetime,
+    papers: Sequence[Paper] | None = None,
 ) -> Submitted:
     """Store a validated dossier: sealed, signed, queued with its due date, in one transaction.
 
-    A retry with the same draft (double tap, reload, flaky network) returns the dossier already
-    stored instead of a second one.
+    `papers` are the draft's papers as the caller read them (and validated the form against);
+    None reads them here. They are signed into the dossier and linked to it; if they are no
+    longer the draft's papers, DraftChanged (nothing stored). A draft is stored once: a retry
+    (double tap, reload, flaky network) fails on the draft's unique key with IntegrityError,
+    nothing stored, and the caller finds the first one with `stored_for_draft`.
     """
     now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
     idem = draft_hash(draft)
     secret = citizen_secret(keys.secret_key, commune.id, idem)
-    existing = session.execute(_DONE_ID, {"commune_id": commune.id, "idem": idem}).scalar()
-    if existing is not None:
-        dossier = session.get(Dossier, existing)
-        assert dossier is not None  # noqa: S101 - read in this transaction
-        return Submitted(dossier, secret, created=False)
-
-    papers = draft_papers(session, commune.id, draft)
-    key = commune_signing_key(session, commune.id, keys.sealing)
+    if papers is None:
+        papers = draft_papers(session, commune.id, draft)
+    key = _signing_keys.get((commune.id, offered.signing_key_id)) or commune_signing_key(
+        session, commune.id, keys.sealing
+    )
     version_label = offered.version_label
     if not version_label:
         version = session.get(ProcedureVersion, offered.version_id)
@@ -638,7 +663,11 @@ def submit(
     # Statements, not the ORM's unit of work: three writes whose order is known.
     dossier_id = session.execute(_INSERT_DOSSIER, values).scalar_one()
     if papers:
-        session.execute(_LINK_PAPERS, {"dossier_id": dossier_id, "ids": [p.id for p in papers]})
+        linked = session.execute(
+            _LINK_PAPERS, {"dossier_id": dossier_id, "ids": [p.id for p in papers], "draft": idem}
+        )
+        if cast(CursorResult[Any], linked).rowcount != len(papers):
+            raise DraftChanged(draft)
     session.execute(
         _INSERT_EVENT,
         {
@@ -653,17 +682,19 @@ def submit(
     )
     if poster_id is not None:
         count_poster(session, poster_id, commune.id, day, "submitted")
-    # The caller gets the stored dossier as an ORM object of this session, without reading it.
-    dossier = Dossier(id=dossier_id, **values)
-    make_transient_to_detached(dossier)
-    session.add(dossier)
-    return Submitted(dossier, secret, created=True)
+    return Submitted(
+        StoredDossier(public_id, commune.id, idem), code, secret, dossier_id, session=session
+    )
 
 
 _INSERT_DOSSIER = insert(_DOSSIER).returning(_DOSSIER.c.id)
 _LINK_PAPERS = (
     update(_PAPER)
-    .where(_PAPER.c.id.in_(bindparam("ids", expanding=True)))
+    .where(
+        _PAPER.c.id.in_(bindparam("ids", expanding=True)),
+        _PAPER.c.draft_hash == bindparam("draft"),
+        _PAPER.c.dossier_id.is_(None),
+    )
     .values(dossier_id=bindparam("dossier_id"), draft_hash=None)
 )
 _INSERT_EVENT = insert(_EVENT)
@@ -779,12 +810,6 @@ _BY_DRAFT = select(Dossier).where(
 
 def find_by_draft(session: Session, commune: Commune, draft: str) -> Dossier | None:
     return session.scalar(_BY_DRAFT, {"commune_id": commune.id, "idem": draft_hash(draft)})
-
-
-_DONE_ID = select(_DOSSIER.c.id).where(
-    _DOSSIER.c.commune_id == bindparam("commune_id"),
-    _DOSSIER.c.idempotency_key == bindparam("idem"),
-)
 
 
 @dataclass(frozen=True, slots=True)

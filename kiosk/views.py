@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from flask import (
@@ -21,7 +20,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from wtforms.validators import ValidationError
 
@@ -171,14 +169,11 @@ def _last_offers() -> dict[tuple[str, str], tuple[Any, services.OfferedProcedure
 
 
 def _remember_offer(slug: str, code: str, commune: Any, offered: services.OfferedProcedure) -> None:
-    # A copy of the columns, not the ORM object: a session that fails later (the very outage this
-    # is for) expires what it loaded, and an expired detached object cannot be read any more.
-    columns = sa_inspect(type(commune)).column_attrs
-    snapshot = SimpleNamespace(**{a.key: getattr(commune, a.key) for a in columns})
+    # commune_offer's commune belongs to no session, so no failing session can expire it.
     offers = _last_offers()
     if len(offers) >= _LAST_OFFER_MAX:
         offers.clear()
-    offers[(slug, code)] = (snapshot, offered)
+    offers[(slug, code)] = (commune, offered)
 
 
 DATABASE_DOWN = Message(
@@ -216,7 +211,7 @@ def form_while_database_down() -> ResponseReturnValue | None:
 
 @bp.get("/x/<slug>/<code>")
 def form(slug: str, code: str) -> ResponseReturnValue:
-    with rt().db.reading() as s:
+    with rt().db.reading(snapshot=False) as s:
         try:
             commune, offered = services.commune_offer(s, slug, code)
         except services.NotFound:
@@ -303,7 +298,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     errors: dict[str, Message] = {}
     # One read for everything the answer may need; read again only if this request changes the
     # draft's files.
-    with runtime.db.reading() as s:
+    with runtime.db.reading(snapshot=False) as s:
         try:
             commune, offered = services.commune_offer(s, slug, code)
         except services.NotFound:
@@ -332,7 +327,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         )
         changed = bool(removed) or added > 0
         if changed:
-            with runtime.db.reading() as s:
+            with runtime.db.reading(snapshot=False) as s:
                 atts = services.draft_papers(s, commune.id, draft)
                 already_done = services.stored_for_draft(s, commune.id, draft)
     refs = services.file_refs(atts, keys.sealing)
@@ -378,16 +373,36 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
                 keys=keys,
                 calendar=runtime.calendar,
                 now=now,
+                papers=atts,
             )
-            stored: Any = done.dossier
+            stored: Any = done.stored
+    except services.DraftChanged:
+        # A paper was removed (from another tab) between our read and the write: show the form
+        # again with the papers there now; nothing typed is lost.
+        with runtime.db.reading(snapshot=False) as s:
+            form_kwargs["files"] = services.file_refs(
+                services.draft_papers(s, commune.id, draft), keys.sealing
+            )
+        return _render_form(
+            commune, offered, errors={}, notice=PAPERS_CHANGED, status=409, **form_kwargs
+        )
     except IntegrityError:
-        # Two copies of the same submission raced (PostgreSQL): the other one stored it.
-        with runtime.db.reading() as s:
+        # The same draft was stored meanwhile (a double tap, a retry): the draft's unique key
+        # refused the second copy. Give the receipt of the first.
+        with runtime.db.reading(snapshot=False) as s:
             stored = services.stored_for_draft(s, commune.id, draft)
         if stored is None:
             raise
     _remember_receipt(commune.slug, stored, keys)
     return redirect(url_for("kiosk.receipt", slug=commune.slug), code=303)
+
+
+PAPERS_CHANGED = Message(
+    "Giấy tờ đính kèm vừa thay đổi (có thể từ một trang khác) nên hồ sơ chưa được gửi. Thông tin "
+    "bạn nhập vẫn còn: xin xem lại giấy tờ bên dưới rồi bấm Gửi hồ sơ một lần nữa.",
+    "The attached papers changed meanwhile (perhaps from another page), so the dossier was not "
+    "sent. What you typed is still here: check the papers below and press Send once more.",
+)
 
 
 def _remember_receipt(slug: str, dossier: Any, keys: Any) -> None:

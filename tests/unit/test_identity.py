@@ -497,3 +497,56 @@ def test_date_round_trip(day: date, data: st.DataObject) -> None:
     assert parse_date(f"{dd}{sep}{mm}{sep}{day.year}") == day
     assert parse_date(day.isoformat()) == day
     assert parse_date(format_date(day)) == day
+
+
+# --- The fast path for plain text and names ------------------------------------------------------
+
+PLAIN_ASCII = "".join(map(chr, range(0x20, 0x7F)))
+
+
+def test_plain_letters_are_vietnamese_and_never_compose() -> None:
+    """The fast path skips NFC: no two of its characters may compose or reorder."""
+    from core.identity import PLAIN_LETTERS
+
+    assert set("ăâđêôơưĂÂĐÊÔƠƯàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ") <= set(
+        PLAIN_LETTERS
+    )
+    assert "×" not in PLAIN_LETTERS and "÷" not in PLAIN_LETTERS
+    chars = PLAIN_ASCII + PLAIN_LETTERS
+    for a in chars:
+        for b in chars:
+            assert unicodedata.is_normalized("NFC", a + b), (a, b)
+
+
+def _outcome(func: object, *args: object, **kwargs: object) -> object:
+    assert callable(func)
+    try:
+        return func(*args, **kwargs)
+    except InvalidValue as exc:
+        return ("refused", exc.reason)
+
+
+def _plain_texts(extra: str = "") -> st.SearchStrategy[str]:
+    from core.identity import PLAIN_LETTERS
+
+    return st.text(alphabet=st.sampled_from(PLAIN_ASCII + PLAIN_LETTERS + extra), max_size=40)
+
+
+@given(_plain_texts(extra="\t\n\r\u00a0\u0301\u200b\u202e"), st.booleans())
+def test_text_fast_path_gives_what_the_full_checks_give(raw: str, multiline: bool) -> None:
+    from core.identity import _normalise_text
+
+    assert _outcome(normalise_text, raw, multiline=multiline) == _outcome(
+        _normalise_text, raw, multiline=multiline
+    )
+
+
+@given(st.data())
+def test_name_fast_path_gives_what_the_full_checks_give(data: st.DataObject) -> None:
+    """What the fast path takes (letters and spaces), the full checks pass as the same words."""
+    from core.identity import _PLAIN_NAME, PLAIN_LETTERS, _name_words
+
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" + PLAIN_LETTERS
+    raw = data.draw(st.text(alphabet=st.sampled_from(letters + "  "), max_size=40))
+    assert _PLAIN_NAME.fullmatch(raw)
+    assert _name_words(raw) == raw.split()

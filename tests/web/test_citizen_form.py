@@ -115,6 +115,80 @@ def test_double_tap_gives_one_dossier(client: FlaskClient, runtime: Runtime) -> 
     assert "Đã nhận hồ sơ" in receipt
 
 
+def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
+    client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two copies of one submission both pass the "already stored?" read before either writes:
+    the draft's unique key refuses the second, which answers with the first one's receipt, and
+    the day's numbering has no hole."""
+    defn = runtime.catalog.get("trich-luc-ho-tich")
+    _, csrf, draft = open_form(client, defn.code)
+    values = valid_values(defn, seed=16)
+    before = _count(runtime)
+    first = post_form(client, defn, values, csrf=csrf, draft=draft)
+    assert first.status_code == 303
+    first_code = _receipt_code(client, first)
+    real = services.stored_for_draft
+    calls: list[str] = []
+
+    def not_yet(*args: object, **kwargs: object) -> object:
+        calls.append("read")
+        return None if len(calls) == 1 else real(*args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "stored_for_draft", not_yet)
+        second = post_form(client, defn, values, csrf=csrf, draft=draft)
+    assert calls == ["read", "read"]  # the view's read, then the look-up after the refusal
+    assert second.status_code == 303
+    assert _receipt_code(client, second) == first_code
+    assert _count(runtime) == before + 1
+    _, csrf, other = open_form(client, defn.code)
+    third = post_form(client, defn, valid_values(defn, seed=17), csrf=csrf, draft=other)
+    number = int(first_code.rsplit("-", 1)[1])
+    assert _receipt_code(client, third).endswith(f"-{number + 1:04d}")
+
+
+def _receipt_code(client: FlaskClient, response: object) -> str:
+    location = response.headers["Location"]  # type: ignore[attr-defined]
+    receipt = client.get(location).get_data(as_text=True)
+    codes = re.findall(r'<dd class="code">([^<]+)</dd>', receipt)
+    return str(codes[0]).strip()
+
+
+def test_papers_removed_while_sending_bring_the_form_back(
+    client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The papers the form was checked with are gone when the dossier is written (removed from
+    another tab): nothing is stored, the form comes back with everything typed, and sending
+    again stores the dossier once."""
+    defn = runtime.catalog.get("khai-sinh")
+    _, csrf, draft = open_form(client, defn.code)
+    values = valid_values(defn, seed=18)
+    files = {name: [(photo(), "giay-chung-sinh.jpg")] for name in file_fields(defn)}
+    before = _count(runtime)
+    real = services.submit
+
+    def papers_gone(session: object, **kwargs: object) -> object:
+        session.execute(  # type: ignore[attr-defined]
+            Attachment.__table__.delete().where(Attachment.draft_hash == services.draft_hash(draft))
+        )
+        return real(session, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services, "submit", papers_gone)
+        response = post_form(client, defn, values, csrf=csrf, draft=draft, files=files)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Giấy tờ đính kèm vừa thay đổi" in html
+    assert f'value="{values["tre_ho_ten"]}"' in html and f'name="draft" value="{draft}"' in html
+    assert _count(runtime) == before
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    again = post_form(client, defn, values, csrf=token[1], draft=draft)
+    assert again.status_code == 303
+    assert _count(runtime) == before + 1
+
+
 def test_fee_is_computed_and_vietqr_shown(client: FlaskClient, runtime: Runtime) -> None:
     defn = runtime.catalog.get("trich-luc-ho-tich")
     _, csrf, draft = open_form(client, defn.code)
