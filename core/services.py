@@ -243,10 +243,38 @@ def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, Offe
     row = session.execute(_COMMUNE_OFFER, {"slug": slug, "code": code}).first()
     if row is None:
         raise NotFound(f"{slug}/{code}")
-    key = tuple(row)
+    return _offer(session, row._mapping, tuple(row))
+
+
+# The same row, and the public id of the dossier the draft was already stored as, if any.
+_OFFER_FOR_DRAFT = _COMMUNE_OFFER.add_columns(
+    select(_DOSSIER.c.public_id)
+    .where(_DOSSIER.c.commune_id == _COMMUNE.c.id, _DOSSIER.c.idempotency_key == bindparam("idem"))
+    .scalar_subquery()
+    .label("stored_public_id")
+)
+
+
+def offer_for_draft(
+    session: Session, slug: str, code: str, draft: str
+) -> tuple[Commune, OfferedProcedure, StoredDossier | None]:
+    """`commune_offer`, and the dossier this draft was already stored as (a double tap, a retry
+    after a lost answer), in one query: the submission's path."""
+    idem = draft_hash(draft)
+    row = session.execute(_OFFER_FOR_DRAFT, {"slug": slug, "code": code, "idem": idem}).first()
+    if row is None:
+        raise NotFound(f"{slug}/{code}")
+    commune, offered = _offer(session, row._mapping, tuple(row)[:-1])
+    stored = row.stored_public_id
+    return commune, offered, StoredDossier(stored, commune.id, idem) if stored else None
+
+
+def _offer(
+    session: Session, row: RowMapping, key: tuple[object, ...]
+) -> tuple[Commune, OfferedProcedure]:
     found = _offers.get(key)
     if found is None:
-        found = _offer_from_row(session, row._mapping)
+        found = _offer_from_row(session, row)
         if len(_offers) >= _OFFERS_KEPT:
             _offers.clear()
         _offers[key] = found

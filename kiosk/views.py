@@ -296,18 +296,17 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         csrf_ok = False
     store = FileStore(runtime.upload_dir)
     errors: dict[str, Message] = {}
-    # One read for everything the answer may need; read again only if this request changes the
-    # draft's files.
+    # Two reads for everything the answer may need (offer and stored dossier, the draft's
+    # papers); read again only if this request changes the draft's files.
     with runtime.db.reading(snapshot=False) as s:
         try:
-            commune, offered = services.commune_offer(s, slug, code)
+            commune, offered, already_done = services.offer_for_draft(s, slug, code, draft)
         except services.NotFound:
             abort(404)
         _remember_offer(slug, code, commune, offered)
         poster_token = request.form.get("poster", "")[:64]
         poster = _poster_from_token(s, poster_token)
         atts = services.draft_papers(s, commune.id, draft)
-        already_done = services.stored_for_draft(s, commune.id, draft)
     defn = offered.definition
 
     if csrf_ok:

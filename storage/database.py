@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -170,19 +171,30 @@ def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engi
                 "isolation_level": "AUTOCOMMIT",
                 "connect_args": {"options": "-c default_transaction_read_only=on"},
             }
-        return create_engine(
-            url,
-            echo=echo,
-            pool_pre_ping=True,
-            pool_size=5,
-            max_overflow=5,
-            pool_recycle=1800,
-            **reading,
+        engine = create_engine(
+            url, echo=echo, pool_size=5, max_overflow=5, pool_recycle=1800, **reading
         )
+        event.listen(engine, "checkout", _check_alive)
+        return engine
     raise DatabaseConfigError(
         f"Unsupported database '{backend}' in KIOSK_DATABASE_URL: use sqlite:/// or "
         "postgresql+psycopg://"
     )
+
+
+def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection is handed out only if the server has not closed it.
+
+    What SQLAlchemy's `pool_pre_ping` does with a round trip per checkout (two per citizen's
+    submission), without one: an idle connection has nothing to read, so a socket that polls
+    readable holds the server's goodbye (a restart, an administrator's terminate) or its end.
+    The pool then drops the connection and opens another (DisconnectionError)."""
+    if dbapi_conn.closed or dbapi_conn.broken:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_conn.pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection while it was idle")
 
 
 @dataclass

@@ -128,17 +128,23 @@ def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
     first = post_form(client, defn, values, csrf=csrf, draft=draft)
     assert first.status_code == 303
     first_code = _receipt_code(client, first)
-    real = services.stored_for_draft
+    real_offer, real_stored = services.offer_for_draft, services.stored_for_draft
     calls: list[str] = []
 
-    def not_yet(*args: object, **kwargs: object) -> object:
-        calls.append("read")
-        return None if len(calls) == 1 else real(*args, **kwargs)  # type: ignore[arg-type]
+    def not_stored_yet(*args: object, **kwargs: object) -> object:
+        calls.append("offer")
+        commune, offered, _stored = real_offer(*args, **kwargs)  # type: ignore[arg-type]
+        return commune, offered, None  # as if read just before the first copy committed
+
+    def stored(*args: object, **kwargs: object) -> object:
+        calls.append("stored")
+        return real_stored(*args, **kwargs)  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "stored_for_draft", not_yet)
+        patch.setattr(services, "offer_for_draft", not_stored_yet)
+        patch.setattr(services, "stored_for_draft", stored)
         second = post_form(client, defn, values, csrf=csrf, draft=draft)
-    assert calls == ["read", "read"]  # the view's read, then the look-up after the refusal
+    assert calls == ["offer", "stored"]  # the view's read, then the look-up after the refusal
     assert second.status_code == 303
     assert _receipt_code(client, second) == first_code
     assert _count(runtime) == before + 1
@@ -248,7 +254,7 @@ def test_signed_receipt_verifies_with_the_cli(
     assert bad.exit_code == 1 and "INVALID" in bad.output
 
 
-@pytest.mark.parametrize("failing", ["commune_offer", "stored_for_draft", "submit"])
+@pytest.mark.parametrize("failing", ["offer_for_draft", "draft_papers", "submit"])
 def test_database_down_brings_the_form_back_with_what_was_typed(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
