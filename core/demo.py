@@ -379,7 +379,7 @@ def _file(
     for fd in defn.fields:
         if fd.kind == FieldKind.FILE and fd.required:
             _attach(session, commune, draft, fd.name, fd.label.vi, keys, store, now)
-    refs = services.file_refs(services.draft_attachments(session, commune, draft), keys.sealing)
+    refs = services.file_refs(services.draft_papers(session, commune.id, draft), keys.sealing)
     result = validate(defn, sample_values(defn, today=day, seed=seed), refs, today=day)
     if result.errors:
         problems = "; ".join(f"{name}: {message.en}" for name, message in result.errors.items())
@@ -415,7 +415,7 @@ def _supplement(
     first_file = next((fd for fd in defn.fields if fd.kind == FieldKind.FILE), None)
     if first_file is not None:
         _attach(session, commune, draft, first_file.name, first_file.label.vi, keys, store, now)
-    refs = services.file_refs(services.draft_attachments(session, commune, draft), keys.sealing)
+    refs = services.file_refs(services.draft_papers(session, commune.id, draft), keys.sealing)
     form = services.supplement_definition(defn)
     result = validate(form, {}, refs, today=calendar.local_date(now))
     services.submit_supplement(

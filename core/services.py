@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import Date, Table, bindparam, insert, select, text, update
+from sqlalchemy import Date, Table, and_, bindparam, insert, select, text, update
 from sqlalchemy.engine import CursorResult, RowMapping
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -35,8 +35,8 @@ from core.posters import (
     read_token,
     short_code,
 )
-from core.sealing import Keyring, seal, seal_file_bytes, seal_json, unseal
-from core.signing import SigningKey, VerifyKey, canonical_bytes, sign, sign_canonical
+from core.sealing import Keyring, seal, seal_file_bytes, unseal
+from core.signing import SigningKey, VerifyKey, canonical_bytes, sign_canonical
 from core.text import Message
 from core.uploads import AcceptedFile
 from core.validation import FileRef
@@ -351,17 +351,15 @@ def accept_upload(
     return row
 
 
-# `commune_id + 0`: without statistics SQLite would walk the commune's index, i.e. every paper the
-# commune ever received (1 ms per 6,000), instead of the draft's own index (a handful of rows).
-_DRAFT_ATTACHMENTS = (
-    select(Attachment)
-    .where(
-        Attachment.commune_id + 0 == bindparam("commune_id"),
-        Attachment.draft_hash == bindparam("draft_hash"),
-        Attachment.dossier_id.is_(None),
-    )
-    .order_by(Attachment.id)
+# A draft's papers, not yet part of a dossier. `commune_id + 0`: without statistics SQLite would
+# walk the commune's index, i.e. every paper the commune ever received (1 ms per 6,000), instead
+# of the draft's own index (a handful of rows).
+_IN_DRAFT = and_(
+    _PAPER.c.commune_id + 0 == bindparam("commune_id"),
+    _PAPER.c.draft_hash == bindparam("draft_hash"),
+    _PAPER.c.dossier_id.is_(None),
 )
+_DRAFT_ATTACHMENTS = select(Attachment).where(_IN_DRAFT).order_by(Attachment.id)
 
 
 def draft_attachments(session: Session, commune: Commune, draft: str) -> list[Attachment]:
@@ -405,13 +403,7 @@ class PaperLike(Protocol):
 
 
 _DRAFT_PAPERS = (
-    select(*(_PAPER.c[name] for name in Paper.__slots__))
-    .where(
-        _PAPER.c.commune_id + 0 == bindparam("commune_id"),
-        _PAPER.c.draft_hash == bindparam("draft_hash"),
-        _PAPER.c.dossier_id.is_(None),
-    )
-    .order_by(_PAPER.c.id)
+    select(*(_PAPER.c[name] for name in Paper.__slots__)).where(_IN_DRAFT).order_by(_PAPER.c.id)
 )
 
 
@@ -673,20 +665,12 @@ def submit(
         "received_at": now,
         "due_date": due,
         "original_due_date": due,
-        "apology_sent_at": None,
-        "paused_since": None,
         "fee_amount": 0 if exemption else fee,
-        "fee_paid_at": None,
-        "fee_paid_by": None,
         "fee_exemption_state": "claimed" if exemption else None,
         "fee_without_exemption": fee,
-        "assigned_to": None,
-        "closed_at": None,
-        "purged_at": None,
         "signature_key_id": signature.key_id,
         "signature": signature.value,
         "content_hash": hashlib.sha256(canonical).hexdigest(),
-        "row_version": 1,
     }
     # Statements, not the ORM's unit of work: three writes whose order is known.
     dossier_id = session.execute(_INSERT_DOSSIER, values).scalar_one()
@@ -1110,7 +1094,8 @@ def submit_supplement(
         ],
     }
     key = commune_signing_key(session, commune.id, keys.sealing)
-    signature = sign(payload, key)
+    canonical = canonical_bytes(payload)
+    signature = sign_canonical(canonical, key)
     resume_clock(dossier, calendar, now)
     previous = dossier.state
     dossier.state = new_state
@@ -1125,11 +1110,12 @@ def submit_supplement(
         new_due_date=dossier.due_date,
         signature_key_id=signature.key_id,
         signature=signature.value,
-        content_hash=hashlib.sha256(canonical_bytes(payload)).hexdigest(),
+        content_hash=hashlib.sha256(canonical).hexdigest(),
     )
     session.add(event)
     session.flush()
-    event.sealed_data = seal_json(payload, keys.sealing, context=supplement_context(dossier, event))
+    # seal_json(payload), from the canonical form already written
+    event.sealed_data = seal(canonical, keys.sealing, context=supplement_context(dossier, event))
     for att in atts:
         att.dossier_id = dossier.id
         att.draft_hash = None

@@ -649,10 +649,10 @@ def supplement() -> ResponseReturnValue:
         now = now_utc()
         if csrf_ok:
             with runtime.db.reading() as s:
-                already = len(services.draft_attachments(s, commune, draft))
+                already = len(services.draft_papers(s, commune.id, draft))
             _accept_uploads(runtime, commune, defn, draft, errors, now=now, already=already)
         with runtime.db.reading() as s:
-            refs = services.file_refs(services.draft_attachments(s, commune, draft), keys.sealing)
+            refs = services.file_refs(services.draft_papers(s, commune.id, draft), keys.sealing)
         note = (values.get("supplement_note") or "").strip()[:2000]
         if csrf_ok:
             result = validate(defn, values, refs, today=runtime.calendar.local_date(now))

@@ -18,9 +18,9 @@ SQLite is tuned for several gunicorn workers writing at once:
 Read-only work uses plain deferred transactions on a second engine that shares nothing but the file.
 
 PostgreSQL uses psycopg 3 with the default READ COMMITTED isolation; conflicting writes are
-serialised by row locks and the dossiers' version counter. Reads go through read-only connections
-in autocommit (under READ COMMITTED a transaction gives reads nothing more, and costs two round
-trips).
+serialised by row locks and the dossiers' version counter. The citizen's quick reads
+(`Database.reading(snapshot=False)`) go through read-only connections in autocommit: under READ
+COMMITTED a transaction gives separate statements nothing more, and costs two round trips.
 """
 
 from __future__ import annotations
