@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from core import procedure_editor as editor
 from core.accounts import Role
+from core.audit import DetailValue
 from core.audit_log import record as audit
 from core.services import OfferedProcedure, describe_fee
 from core.staff_auth import OutOfScope, StaffIdentity
@@ -104,6 +105,28 @@ def may_use(staff: StaffIdentity) -> bool:
     """The panel's procedure pages are for a commune admin and the province admin."""
     return (staff.role == Role.ADMIN and staff.commune_id is not None) or (
         staff.role == Role.PROVINCE_ADMIN
+    )
+
+
+def _audit_draft(
+    session: Session,
+    staff: StaffIdentity,
+    scope: Scope,
+    code: str,
+    step: str,
+    *,
+    now: datetime,
+    **detail: DetailValue,
+) -> None:
+    """Audit a step of a procedure's draft → publish path in `scope` (`procedure.<step>`)."""
+    audit(
+        session,
+        actor=staff.actor,
+        action=f"procedure.{step}",
+        target=f"procedure:{code}"[:120],
+        commune_id=scope.commune_id,
+        detail={"code": code, "scope": scope.key, **detail},
+        now=now,
     )
 
 
@@ -793,14 +816,8 @@ def save_draft(
         )
         session.add(row)
         session.flush()
-        audit(
-            session,
-            actor=staff.actor,
-            action="procedure.draft_started",
-            target=f"procedure:{code}"[:120],
-            commune_id=scope.commune_id,
-            detail={"code": code, "scope": scope.key, "from_version": version.version},
-            now=now,
+        _audit_draft(
+            session, staff, scope, code, "draft_started", from_version=version.version, now=now
         )
         return row.revision
     if row.revision != revision:
@@ -820,15 +837,7 @@ def discard_draft(session: Session, staff: StaffIdentity, code: str, *, now: dat
         return False
     session.delete(row)
     session.flush()
-    audit(
-        session,
-        actor=staff.actor,
-        action="procedure.draft_discarded",
-        target=f"procedure:{code}"[:120],
-        commune_id=scope.commune_id,
-        detail={"code": code, "scope": scope.key},
-        now=now,
-    )
+    _audit_draft(session, staff, scope, code, "draft_discarded", now=now)
     return True
 
 
@@ -848,15 +857,7 @@ def import_into_draft(
         session, staff, code, editor.draft_of(defn), revision=revision, now=now
     )
     scope = scope_of(staff)
-    audit(
-        session,
-        actor=staff.actor,
-        action="procedure.draft_imported",
-        target=f"procedure:{code}"[:120],
-        commune_id=scope.commune_id,
-        detail={"code": code, "scope": scope.key, "file_sha256": file_sha256},
-        now=now,
-    )
+    _audit_draft(session, staff, scope, code, "draft_imported", file_sha256=file_sha256, now=now)
     return new_revision
 
 
@@ -894,15 +895,7 @@ def start_new_procedure(
         )
     )
     session.flush()
-    audit(
-        session,
-        actor=staff.actor,
-        action="procedure.draft_started",
-        target=f"procedure:{code}"[:120],
-        commune_id=scope.commune_id,
-        detail={"code": code, "scope": scope.key, "new": True},
-        now=now,
-    )
+    _audit_draft(session, staff, scope, code, "draft_started", new=True, now=now)
     return code
 
 
@@ -970,21 +963,17 @@ def publish(
         result = _publish_own(session, staff, scope.commune_id, defn, version_text, now=now)
     session.delete(row)
     session.flush()
-    audit(
+    _audit_draft(
         session,
-        actor=staff.actor,
-        action="procedure.published",
-        target=f"procedure:{code}"[:120],
-        commune_id=scope.commune_id,
-        detail={
-            "code": code,
-            "scope": scope.key,
-            "version": result.version,
-            "previous_version": current.version if current is not None else None,
-            "changed": result.changed,
-            "communes_moved": result.communes_moved,
-            "processing_days_lowered": result.clamped,
-        },
+        staff,
+        scope,
+        code,
+        "published",
+        version=result.version,
+        previous_version=current.version if current is not None else None,
+        changed=result.changed,
+        communes_moved=result.communes_moved,
+        processing_days_lowered=result.clamped,
         now=now,
     )
     return result
