@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import Date, Table, and_, bindparam, insert, select, text, update
-from sqlalchemy.engine import CursorResult, RowMapping
+from sqlalchemy import Connection, Date, Table, and_, bindparam, insert, null, select, text, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from core.deadlines import WorkCalendar
@@ -55,6 +55,7 @@ from storage.models import (
     ProcedureVersion,
 )
 from storage.models import SigningKey as SigningKeyRow
+from storage.statements import Prepared
 
 
 class NotFound(Exception):
@@ -255,18 +256,49 @@ _OFFER_FOR_DRAFT = _COMMUNE_OFFER.add_columns(
 )
 
 
+_OFFER_FOR_DRAFT_RAW = Prepared(_OFFER_FOR_DRAFT)
+
+
 def offer_for_draft(
-    session: Session, slug: str, code: str, draft: str
+    bind: Session | Connection, slug: str, code: str, draft: str
 ) -> tuple[Commune, OfferedProcedure, StoredDossier | None]:
     """`commune_offer`, and the dossier this draft was already stored as (a double tap, a retry
-    after a lost answer), in one query: the submission's path."""
+    after a lost answer), in one query: the submission's path.
+
+    The row is read as the driver gives it, to look the offer up; only an offer not seen yet
+    reads it again through the ORM's types to build the commune and the offer."""
     idem = draft_hash(draft)
-    row = session.execute(_OFFER_FOR_DRAFT, {"slug": slug, "code": code, "idem": idem}).first()
-    if row is None:
+    params = {"slug": slug, "code": code, "idem": idem}
+    cursor = _OFFER_FOR_DRAFT_RAW.execute(bind, params)
+    try:
+        raw = cursor.fetchone()
+    finally:
+        cursor.close()
+    if raw is None:
         raise NotFound(f"{slug}/{code}")
-    commune, offered = _offer(session, row._mapping, tuple(row)[:-1])
-    stored = row.stored_public_id
+    key, stored = tuple(raw[:-1]), raw[-1]
+    found = _offers.get(key)
+    if found is None:
+        with _orm(bind) as session:
+            row = session.execute(_OFFER_FOR_DRAFT, params).first()
+            if row is None:  # gone between the two reads (not one transaction on PostgreSQL)
+                raise NotFound(f"{slug}/{code}")
+            found = _offer_from_row(session, row._mapping)
+        if len(_offers) >= _OFFERS_KEPT:
+            _offers.clear()
+        _offers[key] = found
+    commune, offered = found
     return commune, offered, StoredDossier(stored, commune.id, idem) if stored else None
+
+
+@contextmanager
+def _orm(bind: Session | Connection) -> Iterator[Session]:
+    """`bind` as a session: itself, or one on the connection (in its transaction, if any)."""
+    if isinstance(bind, Session):
+        yield bind
+        return
+    with Session(bind=bind) as session:
+        yield session
 
 
 def _offer(
@@ -402,17 +434,20 @@ class PaperLike(Protocol):
     def name_sealed(self) -> str: ...
 
 
-_DRAFT_PAPERS = (
+_DRAFT_PAPERS = Prepared(
     select(*(_PAPER.c[name] for name in Paper.__slots__)).where(_IN_DRAFT).order_by(_PAPER.c.id)
 )
 
 
-def draft_papers(session: Session, commune_id: int, draft: str) -> list[Paper]:
+def draft_papers(bind: Session | Connection, commune_id: int, draft: str) -> list[Paper]:
     """The papers attached to the draft so far, oldest first."""
-    rows = session.execute(
-        _DRAFT_PAPERS, {"commune_id": commune_id, "draft_hash": draft_hash(draft)}
+    cursor = _DRAFT_PAPERS.execute(
+        bind, {"commune_id": commune_id, "draft_hash": draft_hash(draft)}
     )
-    return [Paper(*row) for row in rows]
+    try:
+        return [Paper(*row) for row in cursor.fetchall()]  # text and integers: no conversion
+    finally:
+        cursor.close()
 
 
 def drop_draft_attachments(
@@ -482,28 +517,33 @@ class Submitted:
     code: str
     secret: str
     dossier_id: int
-    session: Session = field(repr=False, compare=False)
+    session: Session | Connection = field(repr=False, compare=False)
 
     @property
     def dossier(self) -> Dossier:
         """The dossier as an ORM object of the submitting session, read on first use (the
-        citizen's path never needs it)."""
-        found = self.session.get(Dossier, self.dossier_id)
+        citizen's path never needs it; on a bare connection, of a session on it)."""
+        session = self.session
+        if not isinstance(session, Session):
+            session = Session(bind=session)
+        found = session.get(Dossier, self.dossier_id)
         assert found is not None  # noqa: S101 - stored in this transaction
         return found
 
 
 # Plain SQL that both engines speak: SQLAlchemy cannot cache the compiled form of an
 # `on_conflict_do_update` construct, and compiling it cost more than the rest of the insert.
-_NEXT_VALUE = text(
-    "INSERT INTO dossier_counter (commune_id, day, last_value) VALUES (:commune_id, :day, 1) "
-    "ON CONFLICT (commune_id, day) DO UPDATE SET last_value = dossier_counter.last_value + 1 "
-    "RETURNING last_value"
-).bindparams(bindparam("day", type_=Date))
+_NEXT_VALUE = Prepared(
+    text(
+        "INSERT INTO dossier_counter (commune_id, day, last_value) VALUES (:commune_id, :day, 1) "
+        "ON CONFLICT (commune_id, day) DO UPDATE SET last_value = dossier_counter.last_value + 1 "
+        "RETURNING last_value"
+    ).bindparams(bindparam("day", type_=Date))
+)
 
 
-def _next_code(session: Session, commune: Commune, day: date) -> str:
-    seq = int(session.execute(_NEXT_VALUE, {"commune_id": commune.id, "day": day}).scalar_one())
+def _next_code(session: Session | Connection, commune: Commune, day: date) -> str:
+    seq = int(_one_value(_NEXT_VALUE.execute(session, {"commune_id": commune.id, "day": day})))
     return f"{commune.code}-{day:%y%m%d}-{seq:04d}"
 
 
@@ -515,7 +555,9 @@ _CURRENT_SIGNING_KEY = (
 )
 
 
-def commune_signing_key(session: Session, commune_id: int, keyring: Keyring) -> SigningKey:
+def commune_signing_key(
+    session: Session | Connection, commune_id: int, keyring: Keyring
+) -> SigningKey:
     row = session.execute(_CURRENT_SIGNING_KEY, {"commune_id": commune_id}).first()
     if row is None:
         raise NotFound(f"no signing key for commune {commune_id}: run `flask --app wsgi init`")
@@ -591,7 +633,7 @@ def _canonical_value(value: object) -> object:
 
 
 def submit(
-    session: Session,
+    session: Session | Connection,
     *,
     commune: Commune,
     offered: OfferedProcedure,
@@ -620,11 +662,12 @@ def submit(
     key = _signing_keys.get((commune.id, offered.signing_key_id)) or commune_signing_key(
         session, commune.id, keys.sealing
     )
-    version_label = offered.version_label
-    if not version_label:
-        version = session.get(ProcedureVersion, offered.version_id)
-        assert version is not None  # noqa: S101 - a commune setting always points at a version
-        version_label = version.version
+    version_label = (
+        offered.version_label
+        or session.execute(
+            select(_VERSION.c.version).where(_VERSION.c.id == offered.version_id)
+        ).scalar_one()
+    )  # a commune setting always points at a version
     day = calendar.local_date(now)
     # Last of the reads: on PostgreSQL the day's counter row stays locked until the commit.
     code = _next_code(session, commune, day)
@@ -671,17 +714,22 @@ def submit(
         "signature_key_id": signature.key_id,
         "signature": signature.value,
         "content_hash": hashlib.sha256(canonical).hexdigest(),
+        "row_version": 1,
     }
-    # Statements, not the ORM's unit of work: three writes whose order is known.
-    dossier_id = session.execute(_INSERT_DOSSIER, values).scalar_one()
+    # Statements, not the ORM's unit of work: three writes whose order is known, each compiled
+    # once (storage/statements.py).
+    dossier_id = int(_one_value(_INSERT_DOSSIER.execute(session, values)))
     if papers:
-        linked = session.execute(
-            _LINK_PAPERS, {"dossier_id": dossier_id, "ids": [p.id for p in papers], "draft": idem}
+        ids = {f"id{n}": p.id for n, p in enumerate(papers)}
+        cursor = _link_papers(len(papers)).execute(
+            session, {"dossier_id": dossier_id, "draft": idem, **ids}
         )
-        if cast(CursorResult[Any], linked).rowcount != len(papers):
+        linked = cursor.rowcount
+        cursor.close()
+        if linked != len(papers):
             raise DraftChanged(draft)
-    session.execute(
-        _INSERT_EVENT,
+    _INSERT_EVENT.execute(
+        session,
         {
             "commune_id": commune.id,
             "dossier_id": dossier_id,
@@ -691,7 +739,7 @@ def submit(
             "to_state": DossierState.RECEIVED.value,
             "public_note": "",
         },
-    )
+    ).close()
     if poster_id is not None:
         count_poster(session, poster_id, commune.id, day, "submitted")
     return Submitted(
@@ -699,17 +747,68 @@ def submit(
     )
 
 
-_INSERT_DOSSIER = insert(_DOSSIER).returning(_DOSSIER.c.id)
-_LINK_PAPERS = (
-    update(_PAPER)
-    .where(
-        _PAPER.c.id.in_(bindparam("ids", expanding=True)),
-        _PAPER.c.draft_hash == bindparam("draft"),
-        _PAPER.c.dossier_id.is_(None),
-    )
-    .values(dossier_id=bindparam("dossier_id"), draft_hash=None)
-)
-_INSERT_EVENT = insert(_EVENT)
+def _one_value(cursor: Any) -> Any:
+    try:
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        raise LookupError("the statement returned no row")
+    return row[0]
+
+
+_DOSSIER_COLUMNS = [
+    "commune_id",
+    "public_id",
+    "code",
+    "procedure_code",
+    "procedure_version_id",
+    "poster_id",
+    "state",
+    "idempotency_key",
+    "secret_hash",
+    "sealed_data",
+    "lang",
+    "consent_version",
+    "received_at",
+    "due_date",
+    "original_due_date",
+    "fee_amount",
+    "fee_exemption_state",
+    "fee_without_exemption",
+    "signature_key_id",
+    "signature",
+    "content_hash",
+    "row_version",
+]
+_INSERT_DOSSIER = Prepared(insert(_DOSSIER).returning(_DOSSIER.c.id), _DOSSIER_COLUMNS)
+_EVENT_COLUMNS = [
+    "commune_id",
+    "dossier_id",
+    "at",
+    "action",
+    "from_state",
+    "to_state",
+    "public_note",
+]
+_INSERT_EVENT = Prepared(insert(_EVENT), _EVENT_COLUMNS)
+_links: dict[int, Prepared] = {}
+
+
+def _link_papers(count: int) -> Prepared:
+    """Give a dossier its `count` papers (ids `id0`...), if they are still the draft's."""
+    found = _links.get(count)
+    if found is None:
+        found = _links[count] = Prepared(
+            update(_PAPER)
+            .where(
+                _PAPER.c.id.in_([bindparam(f"id{n}") for n in range(count)]),
+                _PAPER.c.draft_hash == bindparam("draft"),
+                _PAPER.c.dossier_id.is_(None),
+            )
+            .values(dossier_id=bindparam("dossier_id"), draft_hash=null())
+        )
+    return found
 
 
 def dossier_context(dossier: Dossier) -> bytes:
@@ -720,7 +819,9 @@ def _dossier_context(commune_id: int, public_id: str) -> bytes:
     return f"dossier:{commune_id}:{public_id}".encode()
 
 
-def count_poster(session: Session, poster_id: int, commune_id: int, day: date, what: str) -> None:
+def count_poster(
+    session: Session | Connection, poster_id: int, commune_id: int, day: date, what: str
+) -> None:
     """Add one to a poster's anonymous daily funnel (scans, forms_started, submitted, approved)."""
     if what not in _FUNNEL:
         raise ValueError(what)

@@ -21,6 +21,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from wtforms.validators import ValidationError
 
 from core import posters as poster_tokens
@@ -298,15 +299,19 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     errors: dict[str, Message] = {}
     # Two reads for everything the answer may need (offer and stored dossier, the draft's
     # papers); read again only if this request changes the draft's files.
-    with runtime.db.reading(snapshot=False) as s:
+    with runtime.db.statements() as connection:
         try:
-            commune, offered, already_done = services.offer_for_draft(s, slug, code, draft)
+            commune, offered, already_done = services.offer_for_draft(connection, slug, code, draft)
         except services.NotFound:
             abort(404)
         _remember_offer(slug, code, commune, offered)
         poster_token = request.form.get("poster", "")[:64]
-        poster = _poster_from_token(s, poster_token)
-        atts = services.draft_papers(s, commune.id, draft)
+        if poster_token:
+            with Session(bind=connection) as s:
+                poster = _poster_from_token(s, poster_token)
+        else:
+            poster = None
+        atts = services.draft_papers(connection, commune.id, draft)
     defn = offered.definition
 
     if csrf_ok:
@@ -360,9 +365,9 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
 
     try:
-        with runtime.db.writing() as s:
+        with runtime.db.writing_statements() as connection:
             done = services.submit(
-                s,
+                connection,
                 commune=commune,
                 offered=offered,
                 cleaned=result.cleaned,

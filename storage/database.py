@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -247,6 +247,23 @@ class Database:
         sessions = self.read_sessions if snapshot else self.statement_sessions
         with sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def statements(self) -> Iterator[Connection]:
+        """A bare connection for the citizen's hot path, whose statements run through
+        `storage.statements.Prepared` on the driver's cursor: each one reads the latest commits
+        on its own, as `reading(snapshot=False)` does, without a session's bookkeeping. A Core
+        or ORM statement on it (`Session(bind=connection)`) opens a read transaction, rolled
+        back at the end."""
+        with self.statement_engine.connect() as connection:
+            yield connection
+
+    @contextmanager
+    def writing_statements(self) -> Iterator[Connection]:
+        """A connection in one write transaction (committed on success, rolled back on error),
+        for the citizen's submission: `writing()` without a session's bookkeeping."""
+        with self.engine.begin() as connection:
+            yield connection
 
     def dispose(self) -> None:
         for engine in {self.engine, self.read_engine, self.statement_engine}:
