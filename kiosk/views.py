@@ -338,8 +338,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
 
     if already_done is not None:
         # A double tap or a retry after a lost answer: the dossier is already stored.
-        _remember_receipt(commune.slug, already_done, keys)
-        return redirect(url_for("kiosk.receipt", slug=commune.slug), code=303)
+        return _to_receipt(commune.slug, already_done, keys)
 
     form_kwargs = dict(
         values=raw, files=refs, draft=draft, poster=poster, poster_token=poster_token
@@ -397,8 +396,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
             stored = services.stored_for_draft(s, commune.id, draft)
         if stored is None:
             raise
-    _remember_receipt(commune.slug, stored, keys)
-    return redirect(url_for("kiosk.receipt", slug=commune.slug), code=303)
+    return _to_receipt(commune.slug, stored, keys)
 
 
 PAPERS_CHANGED = Message(
@@ -409,23 +407,46 @@ PAPERS_CHANGED = Message(
 )
 
 
-def _remember_receipt(slug: str, dossier: Any, keys: Any) -> None:
+# The receipt's dossier and secret go to the receipt page in a cookie of their own, sent only to
+# that page and its download (path), never in a URL. The secret is what proves the cookie: a made
+# up one finds no dossier. Not in the session cookie, which every page receives and whose signed,
+# compressed form would be rewritten for it (a tenth of a submission's instructions).
+RECEIPT_COOKIE = "bien_nhan"
+
+
+def _to_receipt(slug: str, dossier: Any, keys: Any) -> ResponseReturnValue:
     secret = services.citizen_secret(keys.secret_key, dossier.commune_id, dossier.idempotency_key)
-    session["receipt"] = {"slug": slug, "dossier": dossier.public_id, "secret": secret}
+    page = url_for("kiosk.receipt", slug=slug)
+    response = redirect(page, code=303)
+    response.set_cookie(
+        RECEIPT_COOKIE,
+        f"{dossier.public_id}.{secret}",
+        path=page,
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return response
+
+
+def _held_receipt() -> tuple[str, str] | None:
+    """The dossier and secret of the receipt this browser was given, if any."""
+    public_id, _, secret = request.cookies.get(RECEIPT_COOKIE, "").partition(".")
+    if not public_id or not secret or len(public_id) > 64 or len(secret) > 64:
+        return None
+    return public_id, secret
 
 
 @bp.get("/x/<slug>/bien-nhan")
 def receipt(slug: str) -> ResponseReturnValue:
     g.personal_data = True
-    held = session.get("receipt")
-    if not held or held.get("slug") != slug:
+    held = _held_receipt()
+    if held is None:
         return redirect(url_for("kiosk.status_lookup"))
     runtime = rt()
     with runtime.db.reading() as s:
-        view = services.receipt_view(
-            s, held["dossier"], held["secret"], public_base_url=runtime.public_base_url
-        )
-        if view is None:
+        view = services.receipt_view(s, *held, public_base_url=runtime.public_base_url)
+        if view is None or view.commune.slug != slug:
             abort(404)
         return render_template("kiosk/receipt.html", commune=view.commune, r=view)
 
@@ -433,15 +454,13 @@ def receipt(slug: str) -> ResponseReturnValue:
 @bp.get("/x/<slug>/bien-nhan/bien-nhan.json")
 def receipt_download(slug: str) -> ResponseReturnValue:
     g.personal_data = True
-    held = session.get("receipt")
-    if not held or held.get("slug") != slug:
+    held = _held_receipt()
+    if held is None:
         abort(404)
     runtime = rt()
     with runtime.db.reading() as s:
-        view = services.receipt_view(
-            s, held["dossier"], held["secret"], public_base_url=runtime.public_base_url
-        )
-        if view is None:
+        view = services.receipt_view(s, *held, public_base_url=runtime.public_base_url)
+        if view is None or view.commune.slug != slug:
             abort(404)
         key = services.commune_signing_key(s, view.dossier.commune_id, runtime.keys.sealing)
         data = make_receipt(view.receipt_payload, key)

@@ -17,6 +17,7 @@ from procedures.schema import ProcedureDefinition
 from storage.models import Attachment, Dossier, DossierEvent
 from storage.runtime import Runtime
 from tests.citizen import file_fields, open_form, photo, post_form, submit, valid_values
+from tests.staff_support import make_commune
 
 
 def _count(runtime: Runtime) -> int:
@@ -250,6 +251,35 @@ def test_receipt_status_page_and_same_answer_for_wrong_code_or_secret(
         )
 
     assert text(wrong_secret) == text(wrong_code)
+
+
+def test_the_receipt_goes_only_to_the_receipt_page_and_a_made_up_one_shows_nothing(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    defn = runtime.catalog.get("khai-sinh")
+    code, secret = submit(client, defn, seed=11)
+    cookie = client.get_cookie("bien_nhan", path="/x/nhuan-duc/bien-nhan")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+    assert cookie.path == "/x/nhuan-duc/bien-nhan" and cookie.value.endswith(f".{secret}")
+    with client.session_transaction() as held:  # the cookie every page gets: no secret in it
+        assert secret not in repr(dict(held))
+    assert code in client.get("/x/nhuan-duc/bien-nhan").get_data(as_text=True)
+    assert client.get("/x/nhuan-duc/bien-nhan/bien-nhan.json").status_code == 200
+
+    public_id = cookie.value.split(".")[0]
+    stranger = client.application.test_client()
+    assert stranger.get("/x/nhuan-duc/bien-nhan").status_code == 302  # to the status lookup
+    for value in (f"{public_id}.AAAAAAAAAA", f"{'0' * 32}.{secret}", "garbage", "."):
+        stranger.set_cookie("bien_nhan", value, path="/x/nhuan-duc/bien-nhan")
+        page = stranger.get("/x/nhuan-duc/bien-nhan")
+        assert page.status_code in (302, 404) and code not in page.get_data(as_text=True)
+        download = stranger.get("/x/nhuan-duc/bien-nhan/bien-nhan.json")
+        assert download.status_code == 404 and code.encode() not in download.data
+    # The right cookie under another commune's address shows nothing either.
+    other = make_commune(runtime).slug
+    stranger.set_cookie("bien_nhan", cookie.value, path=f"/x/{other}/bien-nhan")
+    elsewhere = stranger.get(f"/x/{other}/bien-nhan")
+    assert elsewhere.status_code == 404 and code not in elsewhere.get_data(as_text=True)
 
 
 def test_signed_receipt_verifies_with_the_cli(
