@@ -1,6 +1,7 @@
 """Instructions per submission, ours beside the minimal endpoint: a figure that repeats here.
 
     .venv/bin/python bench/instructions_submit.py [--posts 100] [--only ours|minimal]
+        [--engine sqlite|postgresql]
 
 bench/submit_bench.py's req/s ratio drifts by a third from one run to the next here; counting
 instructions with valgrind's callgrind does not (the same count, within 1%, with the other core
@@ -10,7 +11,8 @@ of the same URL-encoded birth registration wrk sends, then `--posts` counted one
 twice under callgrind, with `--posts` and with none, and the difference divided by `--posts` is the
 cost of one post: start-up and warm-up cancel out. What it leaves out is the server (gunicorn's
 parsing and socket work, the same for both) and waiting on the disk (fsync is one system call
-here, whatever it takes): bench/submit_bench.py measures those.
+here, whatever it takes): bench/submit_bench.py measures those. On PostgreSQL only the
+application's process is counted, not the server's.
 
 Prints millions of instructions per post for each and ours ÷ minimal.
 """
@@ -77,9 +79,9 @@ def _call(
     return answer[0], answer[1], data
 
 
-def _ours(staged: int, tmp: Path) -> tuple[Any, Any]:
+def _ours(staged: int, tmp: Path, url: str) -> tuple[Any, Any]:
     os.environ["KIOSK_INSTANCE_PATH"] = str(tmp / "instance")
-    os.environ["KIOSK_DATABASE_URL"] = f"sqlite:///{tmp / 'kiosk.db'}"
+    os.environ["KIOSK_DATABASE_URL"] = url
     os.environ["KIOSK_PUBLIC_BASE_URL"] = "http://127.0.0.1:8000"
     flask = Path(sys.executable).parent / "flask"
     subprocess.run(
@@ -126,8 +128,8 @@ def _ours(staged: int, tmp: Path) -> tuple[Any, Any]:
     return app, post
 
 
-def _minimal(tmp: Path) -> tuple[Any, Any]:
-    os.environ["MINIMAL_DATABASE_URL"] = f"sqlite:///{tmp / 'minimal.db'}"
+def _minimal(url: str) -> tuple[Any, Any]:
+    os.environ["MINIMAL_DATABASE_URL"] = url
     import minimal_app
 
     from procedures.catalog import load_catalog
@@ -144,15 +146,21 @@ def _minimal(tmp: Path) -> tuple[Any, Any]:
     return minimal_app.app, post
 
 
-def child(side: str, posts: int, staged: int) -> None:
+def child(side: str, posts: int, staged: int, engine: str) -> None:
     """Both runs of a side stage as many drafts (the longer run's), so only the posts differ."""
+    import submit_bench
+
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-count-"))
-    _, post = _ours(staged, tmp) if side == "ours" else _minimal(tmp)
-    for n in range(1, WARM + posts + 1):
-        post(n)
+    ours_url, minimal_url, drop = submit_bench.make_database(engine, tmp)
+    try:
+        _, post = _ours(staged, tmp, ours_url) if side == "ours" else _minimal(minimal_url)
+        for n in range(1, WARM + posts + 1):
+            post(n)
+    finally:
+        drop()
 
 
-def _collected(side: str, posts: int, staged: int) -> int:
+def _collected(side: str, posts: int, staged: int, engine: str) -> int:
     run = subprocess.run(
         [
             "valgrind",
@@ -166,6 +174,8 @@ def _collected(side: str, posts: int, staged: int) -> int:
             str(posts),
             "--staged",
             str(staged),
+            "--engine",
+            engine,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -182,11 +192,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=100)
     parser.add_argument("--only", choices=("ours", "minimal"))
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--child", choices=("ours", "minimal"), help=argparse.SUPPRESS)
     parser.add_argument("--staged", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.posts, args.staged or WARM + args.posts)
+        child(args.child, args.posts, args.staged or WARM + args.posts, args.engine)
         return
     sides = [args.only] if args.only else ["ours", "minimal"]
     per_post: dict[str, float] = {}
@@ -194,10 +205,17 @@ def main() -> None:
         # The two runs of a side go side by side: one per core.
         with ThreadPoolExecutor(2) as pool:
             full, empty = pool.map(
-                _collected, [side, side], [args.posts, 0], [WARM + args.posts] * 2
+                _collected,
+                [side, side],
+                [args.posts, 0],
+                [WARM + args.posts] * 2,
+                [args.engine] * 2,
             )
         per_post[side] = (full - empty) / args.posts
-        print(f"{side:8s} {per_post[side] / 1e6:6.2f} M instructions per post", flush=True)
+        print(
+            f"{args.engine} {side:8s} {per_post[side] / 1e6:6.2f} M instructions per post",
+            flush=True,
+        )
     if len(per_post) == 2:
         print(f"ours / minimal: {per_post['ours'] / per_post['minimal']:.2f}")
 
