@@ -51,9 +51,11 @@ format:
 	$(BIN)/ruff check --fix .
 
 # Every benchmark, each printing its figures beside a baseline measured in the same run (about
-# 45 minutes; README, Performance). Needs wrk and nginx (apt-get install wrk nginx-light).
+# 50 minutes; README, Performance). Needs wrk, nginx and valgrind (apt-get install wrk nginx-light
+# valgrind).
 bench: install-dev
 	$(BIN)/python bench/submit_bench.py --engine both --photos
+	$(BIN)/python bench/instructions_submit.py
 	$(BIN)/python bench/uploads_bench.py
 	$(BIN)/python bench/posters_bench.py
 	$(BIN)/python bench/inbox_bench.py --engine both
