@@ -17,7 +17,22 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, Date, Table, and_, bindparam, insert, null, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -717,29 +732,33 @@ def submit(
         "row_version": 1,
     }
     # Statements, not the ORM's unit of work: three writes whose order is known, each compiled
-    # once (storage/statements.py).
-    dossier_id = int(_one_value(_INSERT_DOSSIER.execute(session, values)))
-    if papers:
-        ids = {f"id{n}": p.id for n, p in enumerate(papers)}
-        cursor = _link_papers(len(papers)).execute(
-            session, {"dossier_id": dossier_id, "draft": idem, **ids}
+    # once (storage/statements.py). On PostgreSQL in one statement: a round trip each cost more
+    # than the statements themselves.
+    event = {
+        "event_at": now,
+        "event_action": "submit",
+        "event_to_state": DossierState.RECEIVED.value,
+    }
+    ids = {f"id{n}": p.id for n, p in enumerate(papers)}
+    if _dialect_name(session) == "postgresql":
+        cursor = _store_dossier_pg(len(papers)).execute(
+            session, {**values, **event, **ids, "draft": idem}
         )
-        linked = cursor.rowcount
-        cursor.close()
-        if linked != len(papers):
-            raise DraftChanged(draft)
-    _INSERT_EVENT.execute(
-        session,
-        {
-            "commune_id": commune.id,
-            "dossier_id": dossier_id,
-            "at": now,
-            "action": "submit",
-            "from_state": None,
-            "to_state": DossierState.RECEIVED.value,
-            "public_note": "",
-        },
-    ).close()
+        dossier_id, linked = _one_row(cursor)
+    else:
+        dossier_id = int(_one_value(_INSERT_DOSSIER.execute(session, values)))
+        linked = 0
+        if papers:
+            cursor = _link_papers(len(papers)).execute(
+                session, {"dossier_id": dossier_id, "draft": idem, **ids}
+            )
+            linked = cursor.rowcount
+            cursor.close()
+        _INSERT_EVENT.execute(
+            session, {"commune_id": commune.id, "dossier_id": dossier_id, **event}
+        ).close()
+    if linked != len(papers):
+        raise DraftChanged(draft)  # raised before the commit: nothing is stored
     if poster_id is not None:
         count_poster(session, poster_id, commune.id, day, "submitted")
     return Submitted(
@@ -747,14 +766,22 @@ def submit(
     )
 
 
-def _one_value(cursor: Any) -> Any:
+def _one_row(cursor: Any) -> tuple[Any, ...]:
     try:
         row = cursor.fetchone()
     finally:
         cursor.close()
     if row is None:
         raise LookupError("the statement returned no row")
-    return row[0]
+    return tuple(row)
+
+
+def _one_value(cursor: Any) -> Any:
+    return _one_row(cursor)[0]
+
+
+def _dialect_name(bind: Session | Connection) -> str:
+    return (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
 
 
 _DOSSIER_COLUMNS = [
@@ -782,31 +809,73 @@ _DOSSIER_COLUMNS = [
     "row_version",
 ]
 _INSERT_DOSSIER = Prepared(insert(_DOSSIER).returning(_DOSSIER.c.id), _DOSSIER_COLUMNS)
-_EVENT_COLUMNS = [
-    "commune_id",
-    "dossier_id",
-    "at",
-    "action",
-    "from_state",
-    "to_state",
-    "public_note",
-]
-_INSERT_EVENT = Prepared(insert(_EVENT), _EVENT_COLUMNS)
+# The first event: the commune and dossier come from the dossier's own values.
+_EVENT_VALUES = {
+    "at": bindparam("event_at", type_=_EVENT.c.at.type),
+    "action": bindparam("event_action", type_=_EVENT.c.action.type),
+    "from_state": null(),
+    "to_state": bindparam("event_to_state", type_=_EVENT.c.to_state.type),
+    "public_note": literal(""),
+}
+_INSERT_EVENT = Prepared(
+    insert(_EVENT).values(
+        commune_id=bindparam("commune_id"), dossier_id=bindparam("dossier_id"), **_EVENT_VALUES
+    )
+)
 _links: dict[int, Prepared] = {}
+_stores: dict[int, Prepared] = {}
+
+
+def _papers_of_draft(count: int) -> ColumnElement[bool]:
+    """The draft's `count` papers (ids `id0`...), if they are still the draft's."""
+    if count == 0:
+        return false()
+    return and_(
+        _PAPER.c.id.in_([bindparam(f"id{n}") for n in range(count)]),
+        _PAPER.c.draft_hash == bindparam("draft"),
+        _PAPER.c.dossier_id.is_(None),
+    )
 
 
 def _link_papers(count: int) -> Prepared:
-    """Give a dossier its `count` papers (ids `id0`...), if they are still the draft's."""
+    """Give a dossier its `count` papers, if they are still the draft's."""
     found = _links.get(count)
     if found is None:
         found = _links[count] = Prepared(
             update(_PAPER)
-            .where(
-                _PAPER.c.id.in_([bindparam(f"id{n}") for n in range(count)]),
-                _PAPER.c.draft_hash == bindparam("draft"),
-                _PAPER.c.dossier_id.is_(None),
-            )
+            .where(_papers_of_draft(count))
             .values(dossier_id=bindparam("dossier_id"), draft_hash=null())
+        )
+    return found
+
+
+def _store_dossier_pg(count: int) -> Prepared:
+    """PostgreSQL: the dossier, its `count` papers' links and its first event in one statement
+    (data-modifying WITH), answering the new id and how many papers were linked."""
+    found = _stores.get(count)
+    if found is None:
+        dossier = (
+            insert(_DOSSIER)
+            .values({name: bindparam(name) for name in _DOSSIER_COLUMNS})
+            .returning(_DOSSIER.c.id, _DOSSIER.c.commune_id)
+            .cte("new_dossier")
+        )
+        new_id = select(dossier.c.id).scalar_subquery()
+        linked = (
+            update(_PAPER)
+            .where(_papers_of_draft(count))
+            .values(dossier_id=new_id, draft_hash=null())
+            .returning(_PAPER.c.id)
+            .cte("linked")
+        )
+        event = insert(_EVENT).from_select(
+            ["commune_id", "dossier_id", *_EVENT_VALUES],
+            select(dossier.c.commune_id, dossier.c.id, *_EVENT_VALUES.values()),
+        )
+        found = _stores[count] = Prepared(
+            select(new_id, select(func.count()).select_from(linked).scalar_subquery()).add_cte(
+                event.cte("first_event")
+            )
         )
     return found
 
