@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -259,7 +259,7 @@ def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, Offe
     row = session.execute(_COMMUNE_OFFER, {"slug": slug, "code": code}).first()
     if row is None:
         raise NotFound(f"{slug}/{code}")
-    return _offer(session, row._mapping, tuple(row))
+    return _offer(tuple(row), lambda: _offer_from_row(session, row._mapping))
 
 
 # The same row, and the public id of the dossier the draft was already stored as, if any.
@@ -291,18 +291,16 @@ def offer_for_draft(
         cursor.close()
     if raw is None:
         raise NotFound(f"{slug}/{code}")
-    key, stored = tuple(raw[:-1]), raw[-1]
-    found = _offers.get(key)
-    if found is None:
+
+    def build() -> tuple[Commune, OfferedProcedure]:
         with _orm(bind) as session:
             row = session.execute(_OFFER_FOR_DRAFT, params).first()
             if row is None:  # gone between the two reads (not one transaction on PostgreSQL)
                 raise NotFound(f"{slug}/{code}")
-            found = _offer_from_row(session, row._mapping)
-        if len(_offers) >= _OFFERS_KEPT:
-            _offers.clear()
-        _offers[key] = found
-    commune, offered = found
+            return _offer_from_row(session, row._mapping)
+
+    stored = raw[-1]
+    commune, offered = _offer(tuple(raw[:-1]), build)
     return commune, offered, StoredDossier(stored, commune.id, idem) if stored else None
 
 
@@ -317,11 +315,12 @@ def _orm(bind: Session | Connection) -> Iterator[Session]:
 
 
 def _offer(
-    session: Session, row: RowMapping, key: tuple[object, ...]
+    key: tuple[object, ...], build: Callable[[], tuple[Commune, OfferedProcedure]]
 ) -> tuple[Commune, OfferedProcedure]:
+    """The (commune, offer) kept under `key`, made by `build` the first time."""
     found = _offers.get(key)
     if found is None:
-        found = _offer_from_row(session, row)
+        found = build()
         if len(_offers) >= _OFFERS_KEPT:
             _offers.clear()
         _offers[key] = found
