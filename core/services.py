@@ -397,13 +397,16 @@ def accept_upload(
     return row
 
 
-# A draft's papers, not yet part of a dossier. `commune_id + 0`: without statistics SQLite would
-# walk the commune's index, i.e. every paper the commune ever received (1 ms per 6,000), instead
-# of the draft's own index (a handful of rows).
+# A draft's papers, not yet part of a dossier, found through the draft's own index (a handful of
+# rows) whatever the planner's statistics say. `commune_id + 0`: without statistics SQLite would
+# walk the commune's index, i.e. every paper the commune ever received (1 ms per 6,000).
+# `dossier_id + 0`: PostgreSQL without statistics joined the draft's index with the index of
+# papers in no dossier yet, i.e. every paper of every open draft (0.3 ms per 12,000).
+_NOT_LINKED = (_PAPER.c.dossier_id + 0).is_(None)
 _IN_DRAFT = and_(
     _PAPER.c.commune_id + 0 == bindparam("commune_id"),
     _PAPER.c.draft_hash == bindparam("draft_hash"),
-    _PAPER.c.dossier_id.is_(None),
+    _NOT_LINKED,
 )
 _DRAFT_ATTACHMENTS = select(Attachment).where(_IN_DRAFT).order_by(Attachment.id)
 
@@ -832,7 +835,7 @@ def _papers_of_draft(count: int) -> ColumnElement[bool]:
     return and_(
         _PAPER.c.id.in_([bindparam(f"id{n}") for n in range(count)]),
         _PAPER.c.draft_hash == bindparam("draft"),
-        _PAPER.c.dossier_id.is_(None),
+        _NOT_LINKED,
     )
 
 
@@ -984,8 +987,10 @@ def dossier_status(session: Session, dossier: Dossier) -> DossierStatus:
     )
 
 
+# By the draft's unique key (idempotency_key, commune_id) only: `+ 0` keeps the commune's other
+# indexes out of the planner's choice, whatever its statistics say (storage/models.py).
 _BY_DRAFT = select(Dossier).where(
-    Dossier.commune_id == bindparam("commune_id"), Dossier.idempotency_key == bindparam("idem")
+    Dossier.idempotency_key == bindparam("idem"), Dossier.commune_id + 0 == bindparam("commune_id")
 )
 
 
@@ -1003,8 +1008,8 @@ class StoredDossier:
 
 
 _DONE = select(_DOSSIER.c.public_id, _DOSSIER.c.commune_id, _DOSSIER.c.idempotency_key).where(
-    _DOSSIER.c.commune_id == bindparam("commune_id"),
     _DOSSIER.c.idempotency_key == bindparam("idem"),
+    _DOSSIER.c.commune_id + 0 == bindparam("commune_id"),  # as _BY_DRAFT
 )
 
 

@@ -247,7 +247,11 @@ class Dossier(Base):
     __tablename__ = "dossier"
     __table_args__ = (
         UniqueConstraint("commune_id", "code"),
-        UniqueConstraint("commune_id", "idempotency_key"),
+        # A draft is stored once per commune. The draft's hash leads, so a look-up by draft
+        # (`commune_id + 0`, core.services) can use only this index: with the commune leading,
+        # PostgreSQL without fresh statistics took the queue index instead and read every
+        # dossier of the commune (bench/submit_bench.py slowed down with each round).
+        UniqueConstraint("idempotency_key", "commune_id"),
         # The officials' queue: open dossiers of a commune by urgency (keyset pagination).
         Index("ix_dossier_queue", "commune_id", "state", "due_date", "id"),
     )
