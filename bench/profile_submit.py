@@ -28,12 +28,39 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
+def _server_cpu() -> float:
+    """CPU seconds used so far by the local processes named `postgres` (the server, its
+    backends, and the backends it has reaped), from Linux's /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if name == "postgres":
+            fields = rest.split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=600)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument(
         "--callees", metavar="REGEX", help="also print what functions matching REGEX call"
+    )
+    parser.add_argument(
+        "--callers", metavar="REGEX", help="also print what calls the functions matching REGEX"
+    )
+    parser.add_argument(
+        "--server-cpu",
+        action="store_true",
+        help="also print the CPU the local PostgreSQL server's processes spent per post",
     )
     parser.add_argument("--multipart", action="store_true", help="post multipart/form-data")
     parser.add_argument("--time-only", action="store_true", help="no profiler: real ms per post")
@@ -76,6 +103,7 @@ def main() -> None:
     for n in range(1, warm + 1):
         post(n)
     profile = cProfile.Profile()
+    server = _server_cpu() if args.server_cpu else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     if not args.time_only:
         profile.enable()
@@ -84,6 +112,9 @@ def main() -> None:
     profile.disable()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     count = args.posts - warm
+    if args.server_cpu:
+        server = _server_cpu() - server
+        print(f"PostgreSQL server processes: {server * 1000 / count:.2f} ms CPU per post")
     print(
         f"{count} posts: {elapsed * 1000 / count:.2f} ms per post, {cpu * 1000 / count:.2f} ms CPU"
         + ("" if args.time_only else " (profiled)")
@@ -95,6 +126,8 @@ def main() -> None:
     stats.sort_stats("tottime").print_stats(args.top)
     if args.callees:
         stats.sort_stats("cumulative").print_callees(args.callees)
+    if args.callers:
+        stats.sort_stats("cumulative").print_callers(args.callers)
 
 
 if __name__ == "__main__":

@@ -262,29 +262,21 @@ def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, Offe
     return _offer(tuple(row), lambda: _offer_from_row(session, row._mapping))
 
 
-# The same row, and the public id of the dossier the draft was already stored as, if any.
-_OFFER_FOR_DRAFT = _COMMUNE_OFFER.add_columns(
-    select(_DOSSIER.c.public_id)
-    .where(_DOSSIER.c.commune_id == _COMMUNE.c.id, _DOSSIER.c.idempotency_key == bindparam("idem"))
-    .scalar_subquery()
-    .label("stored_public_id")
-)
+_COMMUNE_OFFER_RAW = Prepared(_COMMUNE_OFFER)
 
 
-_OFFER_FOR_DRAFT_RAW = Prepared(_OFFER_FOR_DRAFT)
+def offer_for_submission(
+    bind: Session | Connection, slug: str, code: str
+) -> tuple[Commune, OfferedProcedure]:
+    """`commune_offer` for the submission's path: the row is read as the driver gives it, to
+    look the offer up; only an offer not seen yet reads it again through the ORM's types to
+    build the commune and the offer.
 
-
-def offer_for_draft(
-    bind: Session | Connection, slug: str, code: str, draft: str
-) -> tuple[Commune, OfferedProcedure, StoredDossier | None]:
-    """`commune_offer`, and the dossier this draft was already stored as (a double tap, a retry
-    after a lost answer), in one query: the submission's path.
-
-    The row is read as the driver gives it, to look the offer up; only an offer not seen yet
-    reads it again through the ORM's types to build the commune and the offer."""
-    idem = draft_hash(draft)
-    params = {"slug": slug, "code": code, "idem": idem}
-    cursor = _OFFER_FOR_DRAFT_RAW.execute(bind, params)
+    Whether the draft was already stored (a double tap, a retry after a lost answer) is not read
+    here: the draft's unique key refuses a second copy, and the view looks the first one up
+    (`stored_for_draft`) only then, or before showing the form again with errors."""
+    params = {"slug": slug, "code": code}
+    cursor = _COMMUNE_OFFER_RAW.execute(bind, params)
     try:
         raw = cursor.fetchone()
     finally:
@@ -294,14 +286,12 @@ def offer_for_draft(
 
     def build() -> tuple[Commune, OfferedProcedure]:
         with _orm(bind) as session:
-            row = session.execute(_OFFER_FOR_DRAFT, params).first()
+            row = session.execute(_COMMUNE_OFFER, params).first()
             if row is None:  # gone between the two reads (not one transaction on PostgreSQL)
                 raise NotFound(f"{slug}/{code}")
             return _offer_from_row(session, row._mapping)
 
-    stored = raw[-1]
-    commune, offered = _offer(tuple(raw[:-1]), build)
-    return commune, offered, StoredDossier(stored, commune.id, idem) if stored else None
+    return _offer(tuple(raw), build)
 
 
 @contextmanager

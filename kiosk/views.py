@@ -297,11 +297,13 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         csrf_ok = False
     store = FileStore(runtime.upload_dir)
     errors: dict[str, Message] = {}
-    # Two reads for everything the answer may need (offer and stored dossier, the draft's
-    # papers); read again only if this request changes the draft's files.
+    # Two reads for everything the answer may need (the offer, the draft's papers); read again
+    # only if this request changes the draft's files. Whether this draft was already stored (a
+    # double tap, a retry after a lost answer) is read only when the answer would not be a
+    # receipt anyway: the draft's unique key refuses a second copy.
     with runtime.db.statements() as connection:
         try:
-            commune, offered, already_done = services.offer_for_draft(connection, slug, code, draft)
+            commune, offered = services.offer_for_submission(connection, slug, code)
         except services.NotFound:
             abort(404)
         _remember_offer(slug, code, commune, offered)
@@ -333,17 +335,20 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         if changed:
             with runtime.db.reading(snapshot=False) as s:
                 atts = services.draft_papers(s, commune.id, draft)
-                already_done = services.stored_for_draft(s, commune.id, draft)
     refs = services.file_refs(atts, keys.sealing)
 
-    if already_done is not None:
-        # A double tap or a retry after a lost answer: the dossier is already stored.
-        return _to_receipt(commune.slug, already_done, keys)
+    def stored_already() -> Any:
+        """The dossier this draft was stored as, if it was: a double tap or a retry after a lost
+        answer gets that receipt, not the form again (its papers now belong to the dossier)."""
+        with runtime.db.reading(snapshot=False) as s:
+            return services.stored_for_draft(s, commune.id, draft)
 
     form_kwargs = dict(
         values=raw, files=refs, draft=draft, poster=poster, poster_token=poster_token
     )
     if not csrf_ok:
+        if (done_before := stored_already()) is not None:
+            return _to_receipt(commune.slug, done_before, keys)
         notice = Message(
             "Trang đã mở quá lâu nên chưa gửi được. Thông tin bạn nhập vẫn còn: xin kiểm tra "
             "lại, chọn lại tệp (nếu có) và bấm Gửi hồ sơ một lần nữa.",
@@ -361,6 +366,8 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
             "Please tick the box confirming you have read the personal data notice.",
         )
     if errors:
+        if (done_before := stored_already()) is not None:
+            return _to_receipt(commune.slug, done_before, keys)
         return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
 
     try:
@@ -380,8 +387,11 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
             )
             stored: Any = done.stored
     except services.DraftChanged:
-        # A paper was removed (from another tab) between our read and the write: show the form
-        # again with the papers there now; nothing typed is lost.
+        # A paper was removed (from another tab) or taken by a first copy of this submission
+        # between our read and the write: the first copy's receipt, or the form again with the
+        # papers there now; nothing typed is lost.
+        if (done_before := stored_already()) is not None:
+            return _to_receipt(commune.slug, done_before, keys)
         with runtime.db.reading(snapshot=False) as s:
             form_kwargs["files"] = services.file_refs(
                 services.draft_papers(s, commune.id, draft), keys.sealing
@@ -392,8 +402,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     except IntegrityError:
         # The same draft was stored meanwhile (a double tap, a retry): the draft's unique key
         # refused the second copy. Give the receipt of the first.
-        with runtime.db.reading(snapshot=False) as s:
-            stored = services.stored_for_draft(s, commune.id, draft)
+        stored = stored_already()
         if stored is None:
             raise
     return _to_receipt(commune.slug, stored, keys)

@@ -120,9 +120,9 @@ def test_double_tap_gives_one_dossier(client: FlaskClient, runtime: Runtime) -> 
 def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two copies of one submission both pass the "already stored?" read before either writes:
-    the draft's unique key refuses the second, which answers with the first one's receipt, and
-    the day's numbering has no hole."""
+    """A second copy of a stored submission passes validation (this procedure needs no paper)
+    and tries to store: the draft's unique key refuses it, it answers with the first one's
+    receipt, and the day's numbering has no hole."""
     defn = runtime.catalog.get("trich-luc-ho-tich")
     _, csrf, draft = open_form(client, defn.code)
     values = valid_values(defn, seed=16)
@@ -130,23 +130,22 @@ def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
     first = post_form(client, defn, values, csrf=csrf, draft=draft)
     assert first.status_code == 303
     first_code = _receipt_code(client, first)
-    real_offer, real_stored = services.offer_for_draft, services.stored_for_draft
+    real_submit, real_stored = services.submit, services.stored_for_draft
     calls: list[str] = []
 
-    def not_stored_yet(*args: object, **kwargs: object) -> object:
-        calls.append("offer")
-        commune, offered, _stored = real_offer(*args, **kwargs)  # type: ignore[arg-type]
-        return commune, offered, None  # as if read just before the first copy committed
+    def submit(*args: object, **kwargs: object) -> object:
+        calls.append("submit")
+        return real_submit(*args, **kwargs)  # type: ignore[arg-type]
 
     def stored(*args: object, **kwargs: object) -> object:
         calls.append("stored")
         return real_stored(*args, **kwargs)  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "offer_for_draft", not_stored_yet)
+        patch.setattr(services, "submit", submit)
         patch.setattr(services, "stored_for_draft", stored)
         second = post_form(client, defn, values, csrf=csrf, draft=draft)
-    assert calls == ["offer", "stored"]  # the view's read, then the look-up after the refusal
+    assert calls == ["submit", "stored"]  # the refused write, then the look-up
     assert second.status_code == 303
     assert _receipt_code(client, second) == first_code
     assert _count(runtime) == before + 1
@@ -154,6 +153,32 @@ def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
     third = post_form(client, defn, valid_values(defn, seed=17), csrf=csrf, draft=other)
     number = int(first_code.rsplit("-", 1)[1])
     assert _receipt_code(client, third).endswith(f"-{number + 1:04d}")
+
+
+def test_a_retry_whose_papers_the_first_copy_took_gets_its_receipt(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    """A retry after a lost answer, of a form with a required paper: the stored dossier took
+    the paper, so the retry alone would lack it; it gets the first receipt, not an error."""
+    defn = runtime.catalog.get("khai-sinh")
+    _, csrf, draft = open_form(client, defn.code)
+    values = valid_values(defn, seed=18)
+    before = _count(runtime)
+    first = post_form(
+        client,
+        defn,
+        values,
+        csrf=csrf,
+        draft=draft,
+        files={"giay_chung_sinh": [(photo(), "chung-sinh.jpg")]},
+    )
+    assert first.status_code == 303
+    first_code = _receipt_code(client, first)
+    for token in (csrf, "stale-token"):  # the same form, and one whose token has expired
+        again = post_form(client, defn, values, csrf=token, draft=draft)
+        assert again.status_code == 303
+        assert _receipt_code(client, again) == first_code
+    assert _count(runtime) == before + 1
 
 
 def _sending_again_stores_it_once(
@@ -298,7 +323,7 @@ def test_signed_receipt_verifies_with_the_cli(
     assert bad.exit_code == 1 and "INVALID" in bad.output
 
 
-@pytest.mark.parametrize("failing", ["offer_for_draft", "draft_papers", "submit"])
+@pytest.mark.parametrize("failing", ["offer_for_submission", "draft_papers", "submit"])
 def test_database_down_brings_the_form_back_with_what_was_typed(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
