@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from core.signing import make_receipt, verify_receipt
 from core.text import Message
 from core.uploads import UploadLimits, UploadRejected, inspect_upload
 from core.validation import validate
+from kiosk import form_token
 from procedures.catalog import definition_to_json
 from procedures.schema import FieldKind
 from storage.files import FileStore
@@ -151,7 +153,7 @@ def _render_form(
         notice=notice,
         landing=landing,
         consent_version=services.CONSENT_VERSION,
-        csrf_token=generate_csrf(),
+        csrf_token=form_token.issue(rt().keys.secret_key, draft, time.time()),
         FieldKind=FieldKind,
     )
     return html, status
@@ -290,11 +292,14 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     if not services.valid_draft(draft):
         draft = _new_draft()
     raw = _typed()
-    csrf_ok = True
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        csrf_ok = False
+    csrf_ok = form_token.valid(
+        keys.secret_key,
+        draft,
+        request.form.get("csrf_token", ""),
+        now.timestamp(),
+        max_age=current_app.config["WTF_CSRF_TIME_LIMIT"],
+        fetch_site=request.headers.get("Sec-Fetch-Site"),
+    )
     store = FileStore(runtime.upload_dir)
     errors: dict[str, Message] = {}
     # Two reads for everything the answer may need (the offer, the draft's papers); read again

@@ -12,11 +12,20 @@ from sqlalchemy.exc import OperationalError
 
 from core import services
 from core.sealing import unseal_json
+from core.services import CONSENT_VERSION
 from core.signing import Signature, verify
 from procedures.schema import ProcedureDefinition
 from storage.models import Attachment, Dossier, DossierEvent
 from storage.runtime import Runtime
-from tests.citizen import file_fields, open_form, photo, post_form, submit, valid_values
+from tests.citizen import (
+    file_fields,
+    hidden,
+    open_form,
+    photo,
+    post_form,
+    submit,
+    valid_values,
+)
 from tests.staff_support import make_commune
 
 
@@ -102,6 +111,39 @@ def test_missing_or_stale_csrf_keeps_the_values(client: FlaskClient, runtime: Ru
     assert "Trang đã mở quá lâu" in html
     assert f'value="{values["nam_ho_ten"]}"' in html
     assert _count(runtime) == before
+
+
+def test_the_form_token_needs_no_cookie_but_its_own_draft_and_site(
+    client: FlaskClient, runtime: Runtime
+) -> None:
+    """A phone with cookies off still files (the token needs no session); a token served with
+    another draft's form, or a form posted from another site, gets the form back with what was
+    typed and a fresh token, and stores nothing."""
+    defn = runtime.catalog.get("trich-luc-ho-tich")
+    _, csrf, draft = open_form(client, defn.code)
+    _, other_csrf, _other = open_form(client, defn.code)
+    values = valid_values(defn, seed=19)
+    before = _count(runtime)
+    client.delete_cookie("session")
+    refused = [
+        post_form(client, defn, values, csrf=other_csrf, draft=draft),
+        client.post(
+            f"/x/nhuan-duc/{defn.code}",
+            data={**values, "csrf_token": csrf, "draft": draft, "consent": CONSENT_VERSION},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        ),
+    ]
+    for response in refused:
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422 and "Trang đã mở quá lâu" in html
+        assert all(value in html for value in values.values())
+        assert _count(runtime) == before
+    fresh = hidden(refused[0].get_data(as_text=True), "csrf_token")
+    assert fresh != other_csrf
+    cookieless = FlaskClient(client.application, use_cookies=False)
+    done = post_form(cookieless, defn, values, csrf=fresh, draft=draft)
+    assert done.status_code == 303
+    assert _count(runtime) == before + 1
 
 
 def test_double_tap_gives_one_dossier(client: FlaskClient, runtime: Runtime) -> None:
