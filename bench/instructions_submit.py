@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -98,19 +99,24 @@ def _ours(staged: int, tmp: Path, url: str) -> tuple[Any, Any]:
     from procedures.samples import sample_values
 
     app = create_app()
-    # The CSRF token is tied to the session cookie: take both from a real answer.
+    # The form as a browser gets it (and its cookies, if it sets any); each draft's form carries
+    # its own token (kiosk/form_token.py).
     _, headers, page = _call(app, "GET", "/x/nhuan-duc/khai-sinh")
-    token = re.search(rb'name="csrf_token" value="([^"]+)"', page)
-    assert token is not None
-    cookie = next(v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie")
+    assert re.search(rb'name="csrf_token" value="([^"]+)"', page)
+    cookie = "; ".join(v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie")
     defn = load_catalog().get("khai-sinh")
     assert defn is not None
     values = sample_values(defn, today=date.today(), seed=7)
-    values.update({"csrf_token": token[1].decode(), "consent": CONSENT_VERSION})
+    values.update({"consent": CONSENT_VERSION})
+    from kiosk import form_token
+
+    secret, served = app.extensions["kiosk"].keys.secret_key, time.time()
 
     # Made before any post, the same in both runs: only the server's work is counted.
+    drafts = [f"{prefix}00{n:08d}" for n in range(staged + 1)]
     bodies = [
-        urlencode(dict(values, draft=f"{prefix}00{n:08d}")).encode() for n in range(staged + 1)
+        urlencode(dict(values, draft=d, csrf_token=form_token.issue(secret, d, served))).encode()
+        for d in drafts
     ]
 
     def post(n: int) -> None:

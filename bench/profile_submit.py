@@ -90,10 +90,16 @@ def main() -> None:
     defn = load_catalog().get("khai-sinh")
     assert defn is not None
     values = sample_values(defn, today=date.today(), seed=7)
-    values.update({"csrf_token": token[1], "consent": CONSENT_VERSION})
+    values.update({"consent": CONSENT_VERSION})
+    # Each draft's form carries its own token (kiosk/form_token.py): made before the timing.
+    from kiosk import form_token
+
+    secret, served = app.extensions["kiosk"].keys.secret_key, time.time()
+    drafts = [f"{prefix}00{n:08d}" for n in range(args.posts + 1)]
+    tokens = [form_token.issue(secret, draft, served) for draft in drafts]
 
     def post(n: int) -> None:
-        form = dict(values, draft=f"{prefix}00{n:08d}")
+        form = dict(values, draft=drafts[n], csrf_token=tokens[n])
         address = {"REMOTE_ADDR": f"10.0.{n % 250}.{n // 250 % 250}"}
         kind = {"content_type": "multipart/form-data"} if args.multipart else {}
         response = client.post("/x/nhuan-duc/khai-sinh", data=form, environ_base=address, **kind)

@@ -101,7 +101,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 LUA = r"""
 -- Each request gets its own draft: PREFIX .. thread id .. counter (the drafts of the text-only run
--- were staged beforehand with their paper attached). Statuses are counted per thread and printed.
+-- were staged beforehand with their paper attached), and the form token served with that draft's
+-- form (line `id * PER_THREAD + counter` of TOKENS). Statuses are counted per thread and printed.
 local tid = 0
 local threads = {}
 function setup(thread)
@@ -112,14 +113,27 @@ end
 function init(args)
   counter = 0
   statuses = {}
-  local at = string.find(wrk.body, "DRAFTDRAFTDRAFTDRAFTDRAFT", 1, true)
-  head = string.sub(wrk.body, 1, at - 1)
-  tail = string.sub(wrk.body, at + 25)
+  tokens = {}
+  local line = 0
+  if PER_THREAD > 0 then
+    for token in io.lines(TOKENS) do
+      if line >= id * PER_THREAD and line < (id + 1) * PER_THREAD then
+        table.insert(tokens, token)
+      end
+      line = line + 1
+    end
+  end
+  local t = string.find(wrk.body, "TOKENTOKENTOKEN", 1, true)
+  local d = string.find(wrk.body, "DRAFTDRAFTDRAFTDRAFTDRAFT", 1, true)
+  head = string.sub(wrk.body, 1, t - 1)
+  middle = string.sub(wrk.body, t + 15, d - 1)
+  tail = string.sub(wrk.body, d + 25)
 end
 request = function()
   counter = counter + 1
   local draft = string.format("%s%02d%08d", PREFIX, id, counter)
-  return wrk.format("POST", wrk.path, wrk.headers, head .. draft .. tail)
+  local token = tokens[counter] or "spent"
+  return wrk.format("POST", wrk.path, wrk.headers, head .. token .. middle .. draft .. tail)
 end
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
@@ -139,6 +153,9 @@ end
 def run_wrk(
     url: str, body: bytes, headers: dict[str, str], seconds: int, conns: int, prefix: str
 ) -> dict:
+    """wrk posting `body` to `url`; for a prefix whose form tokens were written (`--tokens`),
+    each request with its own draft and that draft's token."""
+    tokens = token_file(prefix)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
         body_file = Path(tmp) / "body.bin"
@@ -146,7 +163,8 @@ def run_wrk(
         hdr_lua = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
         script.write_text(
             f'wrk.method = "POST"\nlocal f = io.open("{body_file}", "rb")\n'
-            f'wrk.body = f:read("*all")\nf:close()\nPREFIX = "{prefix}"\n{hdr_lua}\n{LUA}'
+            f'wrk.body = f:read("*all")\nf:close()\nPREFIX = "{prefix}"\nTOKENS = "{tokens}"\n'
+            f"PER_THREAD = {token_count(tokens)}\n{hdr_lua}\n{LUA}"
         )
         out = subprocess.run(
             [
@@ -214,12 +232,41 @@ def to_ms(text: str | None) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def token_file(prefix: str) -> Path:
+    return Path(os.environ.get("BENCH_TOKEN_DIR", tempfile.gettempdir())) / f"{prefix}.tokens"
+
+
+def token_count(path: Path) -> int:
+    """Tokens per wrk thread in `path` (two threads)."""
+    if not path.exists():
+        return 0
+    with path.open() as f:
+        return sum(1 for _ in f) // 2
+
+
+def write_tokens(prefix: str, per_thread: int) -> None:
+    """Run with the bench's environment: the form token each draft's form would have carried
+    (kiosk/form_token.py), one line per draft, thread 0's first."""
+    from application import create_app
+    from kiosk import form_token
+
+    secret = create_app().extensions["kiosk"].keys.secret_key
+    now = time.time()
+    lines = (
+        form_token.issue(secret, f"{prefix}{thread:02d}{n:08d}", now)
+        for thread in range(2)
+        for n in range(1, per_thread + 1)
+    )
+    token_file(prefix).write_text("".join(f"{line}\n" for line in lines))
+
+
 def prepare_form(base: str) -> tuple[dict[str, str], str, str]:
-    """GET the form as a browser would: the CSRF token, the session cookie and the action."""
+    """GET the form as a browser would (its cookies and action), and the values to post: the
+    form token and the draft are placeholders, each request's own put in by wrk's script."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     html = opener.open(f"{base}/x/nhuan-duc/khai-sinh", timeout=10).read().decode()
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert 'name="csrf_token"' in html
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
     from procedures.catalog import load_catalog
     from procedures.samples import sample_values
@@ -228,7 +275,11 @@ def prepare_form(base: str) -> tuple[dict[str, str], str, str]:
     from core.services import CONSENT_VERSION
 
     values.update(
-        {"csrf_token": token, "draft": "DRAFTDRAFTDRAFTDRAFTDRAFT", "consent": CONSENT_VERSION}
+        {
+            "csrf_token": "TOKENTOKENTOKEN",
+            "draft": "DRAFTDRAFTDRAFTDRAFTDRAFT",
+            "consent": CONSENT_VERSION,
+        }
     )
     return values, cookie, f"{base}/x/nhuan-duc/khai-sinh"
 
@@ -387,6 +438,7 @@ def _prefix(round_: int) -> str:
 def bench_engine(engine: str, seconds: int, photos: bool, rounds: int) -> bool:
     tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
     url, minimal_url, drop = make_database(engine, tmp)
+    os.environ["BENCH_TOKEN_DIR"] = str(tmp)
     env = {
         **os.environ,
         "KIOSK_INSTANCE_PATH": str(tmp / "instance"),
@@ -446,7 +498,9 @@ def bench_engine(engine: str, seconds: int, photos: bool, rounds: int) -> bool:
             wait_up(f"http://127.0.0.1:{mport}/")
             values, cookie, action = prepare_form(base)
             body = urllib.parse.urlencode(values).encode()
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            if cookie:
+                headers["Cookie"] = cookie
             print(
                 f"[{engine}] text-only birth registration, 4 workers, 32 connections, "
                 f"{rounds} rounds of {seconds}s each, ours then minimal"
@@ -478,7 +532,13 @@ def bench_engine(engine: str, seconds: int, photos: bool, rounds: int) -> bool:
                 jpegs = [photo_jpeg(1), photo_jpeg(2)]
                 files = [(field, "anh1.jpg", jpegs[0]), (field, "anh2.jpg", jpegs[1])]
                 mp_body, ctype = multipart(values, files)
-                mp_headers = {"Content-Type": ctype, "Cookie": cookie}
+                mp_headers = {**headers, "Content-Type": ctype}
+                subprocess.run(
+                    [PY, __file__, "--tokens", "benchphotodraft", str(seconds * 100)],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                )
                 res = timed_wrk(
                     server.pid, action, mp_body, mp_headers, seconds, 8, "benchphotodraft"
                 )
@@ -519,9 +579,16 @@ def main() -> None:
     parser.add_argument(
         "--stage", nargs=2, metavar=("PREFIX", "PER_THREAD"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--tokens", nargs=2, metavar=("PREFIX", "PER_THREAD"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.stage:
         stage_drafts(args.stage[0], int(args.stage[1]))
+        write_tokens(args.stage[0], int(args.stage[1]))
+        return
+    if args.tokens:
+        write_tokens(args.tokens[0], int(args.tokens[1]))
         return
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
