@@ -169,6 +169,32 @@ def test_canonical_bytes_parse_back_to_the_nfc_value_and_are_a_fixed_point(
         assert data == compact.encode()
 
 
+_anything = st.recursive(
+    _scalars | st.floats() | st.binary(max_size=4) | st.integers(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.tuples(inner)
+    | st.dictionaries(st.text(max_size=8) | st.integers(0, 3), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _anything, max_size=5))
+def test_the_fast_path_gives_what_the_path_tracking_one_gives(value: dict[str, Any]) -> None:
+    """`_canonical_fast` (plain types, no paths) answers or refuses exactly as
+    `_canonical_value` does, astral keys, floats, bytes and huge integers included."""
+    try:
+        expected: object = signing._canonical_value(value, "$")
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        fast: object = signing._canonical_fast(value)
+    except (TypeError, ValueError) as exc:
+        fast = type(exc)
+    assert fast == expected
+    if not isinstance(expected, type):  # the same key order, nested objects' too
+        assert json.dumps(fast, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
+
+
 # --- keys -------------------------------------------------------------------------------------
 
 
