@@ -251,30 +251,22 @@ _offers: dict[tuple[object, ...], tuple[Commune, OfferedProcedure]] = {}
 _OFFERS_KEPT = 4096
 
 
-def commune_offer(session: Session, slug: str, code: str) -> tuple[Commune, OfferedProcedure]:
-    """The commune at `slug` and the procedure `code` it offers, in one query (the form's path).
-    The commune is detached: read it, don't change it.
-
-    NotFound when there is no such commune or it does not offer the procedure."""
-    row = session.execute(_COMMUNE_OFFER, {"slug": slug, "code": code}).first()
-    if row is None:
-        raise NotFound(f"{slug}/{code}")
-    return _offer(tuple(row), lambda: _offer_from_row(session, row._mapping))
-
-
 _COMMUNE_OFFER_RAW = Prepared(_COMMUNE_OFFER)
 
 
-def offer_for_submission(
+def commune_offer(
     bind: Session | Connection, slug: str, code: str
 ) -> tuple[Commune, OfferedProcedure]:
-    """`commune_offer` for the submission's path: the row is read as the driver gives it, to
-    look the offer up; only an offer not seen yet reads it again through the ORM's types to
-    build the commune and the offer.
+    """The commune at `slug` and the procedure `code` it offers, in one query (the form's and
+    the submission's path). The commune is detached: read it, don't change it.
 
-    Whether the draft was already stored (a double tap, a retry after a lost answer) is not read
-    here: the draft's unique key refuses a second copy, and the view looks the first one up
-    (`stored_for_draft`) only then, or before showing the form again with errors."""
+    The row is read as the driver gives it, to look the offer up; only an offer not seen yet
+    reads it again through the ORM's types to build the commune and the offer. Whether a draft
+    was already stored (a double tap, a retry after a lost answer) is not read here: the draft's
+    unique key refuses a second copy, and the view looks the first one up (`stored_for_draft`)
+    only then, or before showing the form again with errors.
+
+    NotFound when there is no such commune or it does not offer the procedure."""
     params = {"slug": slug, "code": code}
     cursor = _COMMUNE_OFFER_RAW.execute(bind, params)
     try:

@@ -308,7 +308,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     # receipt anyway: the draft's unique key refuses a second copy.
     with runtime.db.statements() as connection:
         try:
-            commune, offered = services.offer_for_submission(connection, slug, code)
+            commune, offered = services.commune_offer(connection, slug, code)
         except services.NotFound:
             abort(404)
         _remember_offer(slug, code, commune, offered)

@@ -365,7 +365,7 @@ def test_signed_receipt_verifies_with_the_cli(
     assert bad.exit_code == 1 and "INVALID" in bad.output
 
 
-@pytest.mark.parametrize("failing", ["offer_for_submission", "draft_papers", "submit"])
+@pytest.mark.parametrize("failing", ["commune_offer", "draft_papers", "submit"])
 def test_database_down_brings_the_form_back_with_what_was_typed(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
