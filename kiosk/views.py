@@ -391,6 +391,7 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
                 papers=atts,
             )
             stored: Any = done.stored
+            secret: str | None = done.secret
     except services.DraftChanged:
         # A paper was removed (from another tab) or taken by a first copy of this submission
         # between our read and the write: the first copy's receipt, or the form again with the
@@ -407,10 +408,10 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     except IntegrityError:
         # The same draft was stored meanwhile (a double tap, a retry): the draft's unique key
         # refused the second copy. Give the receipt of the first.
-        stored = stored_already()
+        stored, secret = stored_already(), None
         if stored is None:
             raise
-    return _to_receipt(commune.slug, stored, keys)
+    return _to_receipt(commune.slug, stored, keys, secret)
 
 
 PAPERS_CHANGED = Message(
@@ -428,8 +429,15 @@ PAPERS_CHANGED = Message(
 RECEIPT_COOKIE = "bien_nhan"
 
 
-def _to_receipt(slug: str, dossier: Any, keys: Any) -> ResponseReturnValue:
-    secret = services.citizen_secret(keys.secret_key, dossier.commune_id, dossier.idempotency_key)
+def _to_receipt(
+    slug: str, dossier: Any, keys: Any, secret: str | None = None
+) -> ResponseReturnValue:
+    """303 to the receipt page, with the receipt's cookie. `secret`: the dossier's citizen
+    secret when the caller already has it (a submission just stored), else derived here."""
+    if secret is None:
+        secret = services.citizen_secret(
+            keys.secret_key, dossier.commune_id, dossier.idempotency_key
+        )
     page = url_for("kiosk.receipt", slug=slug)
     response = redirect(page, code=303)
     response.set_cookie(
