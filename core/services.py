@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
@@ -471,7 +472,7 @@ def file_refs(atts: Sequence[PaperLike], keyring: Keyring) -> dict[str, list[Fil
         refs.setdefault(att.field_name, []).append(
             FileRef(
                 id=att.public_id,
-                filename=attachment_name(att, keyring),
+                filename=partial(attachment_name, att, keyring),
                 content_type=att.content_type,
                 size=att.size,
                 sha256=att.sha256,

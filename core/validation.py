@@ -67,15 +67,36 @@ OLD_DATE_YEARS = 120  # a date further back than this is probably a typo in the 
 _CHECKED = frozenset({"on", "yes", "true", "1", "checked"})
 
 
-@dataclass(frozen=True, slots=True)
 class FileRef:
-    """A paper already accepted for the draft (by ``core.uploads``), as the form sees it."""
+    """A paper already accepted for the draft (by ``core.uploads``), as the form sees it.
 
-    id: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
+    `filename` may be given as a function that reads it (it is kept sealed): called once, only
+    when something shows the name, which a form sent without errors never does."""
+
+    __slots__ = ("_filename", "content_type", "id", "sha256", "size")
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 - the paper's public id, as the form names it
+        filename: str | Callable[[], str],
+        content_type: str,
+        size: int,
+        sha256: str,
+    ) -> None:
+        self.id = id
+        self._filename = filename
+        self.content_type = content_type
+        self.size = size
+        self.sha256 = sha256
+
+    @property
+    def filename(self) -> str:
+        if not isinstance(self._filename, str):
+            self._filename = self._filename()
+        return self._filename
+
+    def __repr__(self) -> str:
+        return f"FileRef(id={self.id!r}, content_type={self.content_type!r}, size={self.size})"
 
 
 @dataclass(frozen=True, slots=True)
