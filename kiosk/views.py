@@ -302,13 +302,13 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     )
     store = FileStore(runtime.upload_dir)
     errors: dict[str, Message] = {}
-    # Two reads for everything the answer may need (the offer, the draft's papers); read again
+    # One read for everything the answer may need (the offer, the draft's papers); read again
     # only if this request changes the draft's files. Whether this draft was already stored (a
     # double tap, a retry after a lost answer) is read only when the answer would not be a
     # receipt anyway: the draft's unique key refuses a second copy.
     with runtime.db.statements() as connection:
         try:
-            commune, offered = services.commune_offer(connection, slug, code)
+            commune, offered, atts = services.offer_and_papers(connection, slug, code, draft)
         except services.NotFound:
             abort(404)
         _remember_offer(slug, code, commune, offered)
@@ -318,7 +318,6 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
                 poster = _poster_from_token(s, poster_token)
         else:
             poster = None
-        atts = services.draft_papers(connection, commune.id, draft)
     defn = offered.definition
 
     if csrf_ok:
@@ -375,21 +374,25 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
             return _to_receipt(commune.slug, done_before, keys)
         return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
 
+    # Sealed and signed before the write, which then holds no lock while this process works.
+    # (The connection is read only when this worker has not signed for the commune yet.)
+    with runtime.db.statements() as connection:
+        submission = services.prepare_submission(
+            connection,
+            commune=commune,
+            offered=offered,
+            cleaned=result.cleaned,
+            draft=draft,
+            poster_id=poster.id if poster is not None else None,
+            lang=lang,
+            keys=keys,
+            calendar=runtime.calendar,
+            now=now,
+            papers=atts,
+        )
     try:
-        with runtime.db.writing_statements() as connection:
-            done = services.submit(
-                connection,
-                commune=commune,
-                offered=offered,
-                cleaned=result.cleaned,
-                draft=draft,
-                poster_id=poster.id if poster is not None else None,
-                lang=lang,
-                keys=keys,
-                calendar=runtime.calendar,
-                now=now,
-                papers=atts,
-            )
+        with runtime.db.storing() as connection:
+            done = services.store_submission(connection, submission)
             stored: Any = done.stored
             secret: str | None = done.secret
     except services.DraftChanged:

@@ -217,6 +217,7 @@ class Database:
     # Reads without a transaction (`reading(snapshot=False)`): on SQLite the read engine.
     statement_engine: Engine
     statement_sessions: sessionmaker[Session]
+    _autocommit: Engine | None = None
 
     @classmethod
     def connect(cls, url: str, *, echo: bool = False) -> Database:
@@ -272,6 +273,27 @@ class Database:
         for the citizen's submission: `writing()` without a session's bookkeeping."""
         with self.engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def storing(self) -> Iterator[Connection]:
+        """A connection for `services.store_submission`, the one write of a citizen's
+        submission. On PostgreSQL, in autocommit: that write is a single statement, hence its
+        own transaction, committed when the server answers, so no lock (the day's dossier
+        counter) is held across a round trip; it must be the only write on the connection. On
+        SQLite, `writing_statements()`: one write transaction, in the writers' queue."""
+        if self.dialect != "postgresql":
+            with self.writing_statements() as connection:
+                yield connection
+            return
+        with self._autocommit_engine().connect() as connection:
+            yield connection
+
+    def _autocommit_engine(self) -> Engine:
+        # The write engine's pool, its connections switched to autocommit while checked out
+        # (psycopg sets that on the client: no round trip either way).
+        if self._autocommit is None:
+            self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit
 
     def dispose(self) -> None:
         for engine in {self.engine, self.read_engine, self.statement_engine}:

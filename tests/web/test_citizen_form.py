@@ -49,7 +49,9 @@ def test_valid_birth_registration_is_sealed_signed_and_queued(
         )
         keys = services.commune_verify_keys(s, dossier.commune_id)
         assert verify(payload, Signature(dossier.signature_key_id, dossier.signature), keys)
-        assert payload["procedure"] == "khai-sinh" and payload["code"] == code
+        assert payload["procedure"] == "khai-sinh" and payload["commune"] == "27517"
+        # The code's number is drawn by the write, after signing: the signed receipt binds it.
+        assert "code" not in payload and dossier.content_hash
         assert len(payload["files"]) == 1 and payload["files"][0]["content_type"] == "image/jpeg"
         events = s.scalars(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id))
         assert [e.to_state for e in events] == ["received"]
@@ -172,22 +174,22 @@ def test_racing_double_tap_gets_the_first_receipt_and_no_gap(
     first = post_form(client, defn, values, csrf=csrf, draft=draft)
     assert first.status_code == 303
     first_code = _receipt_code(client, first)
-    real_submit, real_stored = services.submit, services.stored_for_draft
+    real_store, real_stored = services.store_submission, services.stored_for_draft
     calls: list[str] = []
 
-    def submit(*args: object, **kwargs: object) -> object:
-        calls.append("submit")
-        return real_submit(*args, **kwargs)  # type: ignore[arg-type]
+    def store(*args: object, **kwargs: object) -> object:
+        calls.append("store")
+        return real_store(*args, **kwargs)  # type: ignore[arg-type]
 
     def stored(*args: object, **kwargs: object) -> object:
         calls.append("stored")
         return real_stored(*args, **kwargs)  # type: ignore[arg-type]
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "submit", submit)
+        patch.setattr(services, "store_submission", store)
         patch.setattr(services, "stored_for_draft", stored)
         second = post_form(client, defn, values, csrf=csrf, draft=draft)
-    assert calls == ["submit", "stored"]  # the refused write, then the look-up
+    assert calls == ["store", "stored"]  # the refused write, then the look-up
     assert second.status_code == 303
     assert _receipt_code(client, second) == first_code
     assert _count(runtime) == before + 1
@@ -258,23 +260,32 @@ def test_papers_removed_while_sending_bring_the_form_back(
     values = valid_values(defn, seed=18)
     files = {name: [(photo(), "giay-chung-sinh.jpg")] for name in file_fields(defn)}
     before = _count(runtime)
-    real = services.submit
+    real = services.prepare_submission
 
-    def papers_gone(session: object, **kwargs: object) -> object:
-        session.execute(  # type: ignore[attr-defined]
-            Attachment.__table__.delete().where(Attachment.draft_hash == services.draft_hash(draft))
-        )
-        return real(session, **kwargs)  # type: ignore[arg-type]
+    def papers_gone(*args: object, **kwargs: object) -> object:
+        prepared = real(*args, **kwargs)  # type: ignore[arg-type]
+        with runtime.db.writing() as s:  # another tab, in its own transaction
+            s.execute(
+                Attachment.__table__.delete().where(
+                    Attachment.draft_hash == services.draft_hash(draft)
+                )
+            )
+        return prepared
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "submit", papers_gone)
+        patch.setattr(services, "prepare_submission", papers_gone)
         response = post_form(client, defn, values, csrf=csrf, draft=draft, files=files)
     html = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Giấy tờ đính kèm vừa thay đổi" in html
     assert f'value="{values["tre_ho_ten"]}"' in html and f'name="draft" value="{draft}"' in html
     assert _count(runtime) == before
-    _sending_again_stores_it_once(client, runtime, defn, values, html, draft)
+    assert "giay-chung-sinh.jpg" not in html  # the form shows the papers there now: none
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    again = post_form(client, defn, values, csrf=token[1], draft=draft, files=files)
+    assert again.status_code == 303
+    assert _count(runtime) == before + 1
 
 
 def test_fee_is_computed_and_vietqr_shown(client: FlaskClient, runtime: Runtime) -> None:
@@ -365,7 +376,7 @@ def test_signed_receipt_verifies_with_the_cli(
     assert bad.exit_code == 1 and "INVALID" in bad.output
 
 
-@pytest.mark.parametrize("failing", ["commune_offer", "draft_papers", "submit"])
+@pytest.mark.parametrize("failing", ["offer_and_papers", "prepare_submission", "store_submission"])
 def test_database_down_brings_the_form_back_with_what_was_typed(
     client: FlaskClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
