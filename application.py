@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, g, request
+from flask import Flask, Request, Response, abort, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
@@ -56,6 +57,22 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 log = logging.getLogger("kiosk")
 
 
+class _SessionWhenUsed(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without its work on requests that have no session cookie
+    and never touch the session (the citizen's form and submission): Flask would build the
+    signing serializer to open it and work out the cookie's attributes to save nothing."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not session.accessed and not session.modified:
+            return  # nothing read, nothing to write, no Vary: Cookie (sessions are not permanent)
+        super().save_session(app, session, response)
+
+
 def create_app(config: dict[str, Any] | None = None, *, require_keys: bool | None = None) -> Flask:
     """Build the app. `require_keys=False` lets the CLI start before `init` made the keys."""
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get(
@@ -68,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None, *, require_keys: bool | Non
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    app.session_interface = _SessionWhenUsed()
     app.config.update(DEFAULTS)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("KIOSK")
@@ -179,16 +197,23 @@ def _register_request_hooks(app: Flask) -> None:
         if form is not None:
             request.form = form  # type: ignore[misc]
 
+    security = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Permissions-Policy", "geolocation=(), microphone=(), camera=()"),
+    ]
+    https_only = ("Strict-Transport-Security", "max-age=31536000")
+
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
         h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Permissions-Policy", "geolocation=(), microphone=(), camera=()")
-        if app.config["SESSION_COOKIE_SECURE"]:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Each header unless the view set its own: one pass over the response's headers, not
+        # one per header (werkzeug's setdefault scans them all each time).
+        wanted = [*security, https_only] if app.config["SESSION_COOKIE_SECURE"] else security
+        present = {key.lower() for key in h.keys()}
+        h.extend([(key, value) for key, value in wanted if key.lower() not in present])
         if getattr(g, "personal_data", False) or (request.blueprint or "").startswith(
             ("admin", "staff_")
         ):
