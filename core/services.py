@@ -820,28 +820,14 @@ def store_submission(bind: Session | Connection, submission: Submission) -> Subm
     nothing stored, and the caller finds the first one with `stored_for_draft`."""
     s = submission
     ids = {f"id{n}": paper_id for n, paper_id in enumerate(s.paper_ids)}
-    params = {
-        **s.values,
-        **s.event,
-        **ids,
-        "draft": s.values["idempotency_key"],
-        "day": s.day,
-    }
+    draft = s.values["idempotency_key"]  # the papers hang on the same hash of the draft
     if _dialect_name(bind) == "postgresql":
         # Named apart from the columns: SQLAlchemy takes a parameter named as a column of an
         # INSERT ... SELECT for that column's own value.
         values = {f"v_{name}": value for name, value in s.values.items()}
-        cursor = _store_dossier_pg(len(s.paper_ids), s.poster_id is not None).execute(
-            bind,
-            {
-                **values,
-                **s.event,
-                **ids,
-                "draft": params["draft"],
-                "code_day": s.day,
-                "code_prefix": s.code_prefix,
-            },
-        )
+        params = {**values, **s.event, **ids, "draft": draft, "code_day": s.day}
+        params["code_prefix"] = s.code_prefix
+        cursor = _store_dossier_pg(len(s.paper_ids), s.poster_id is not None).execute(bind, params)
         try:
             row = cursor.fetchone()
         finally:
@@ -850,18 +836,18 @@ def store_submission(bind: Session | Connection, submission: Submission) -> Subm
             raise DraftChanged(s.draft)  # the statement wrote nothing
         dossier_id, code = row
     else:
+        params = {**s.values, **s.event, **ids, "draft": draft, "day": s.day}
         number = int(_one_value(_NEXT_VALUE.execute(bind, params)))
         code = f"{s.code_prefix}{number:04d}"
         dossier_id = int(_one_value(_INSERT_DOSSIER.execute(bind, {**s.values, "code": code})))
+        params["dossier_id"] = dossier_id
         if s.paper_ids:
-            cursor = _link_papers(len(s.paper_ids)).execute(
-                bind, {"dossier_id": dossier_id, **params}
-            )
+            cursor = _link_papers(len(s.paper_ids)).execute(bind, params)
             linked = cursor.rowcount
             cursor.close()
             if linked != len(s.paper_ids):
                 raise DraftChanged(s.draft)  # raised before the commit: nothing is stored
-        _INSERT_EVENT.execute(bind, {"dossier_id": dossier_id, **params}).close()
+        _INSERT_EVENT.execute(bind, params).close()
         if s.poster_id is not None:
             count_poster(bind, s.poster_id, s.commune_id, s.day, "submitted")
     return Submitted(s.stored, code, s.secret, dossier_id, session=bind)
