@@ -694,13 +694,11 @@ class Submission:
     date and fee worked out, so that storing it (`store_submission`) is only writing. The code's
     number is the one thing left: the day's counter gives it in the write itself."""
 
-    commune_id: int
     code_prefix: str  # "<commune>-YYMMDD-": the day's number completes the code when stored
     day: date
-    values: dict[str, Any]  # the dossier's row, but its code
+    values: dict[str, Any]  # the dossier's row, but its code (commune, poster...)
     event: dict[str, Any]
     paper_ids: tuple[int, ...]
-    poster_id: int | None
     draft: str
     secret: str
     stored: StoredDossier
@@ -792,13 +790,11 @@ def prepare_submission(
         "event_to_state": DossierState.RECEIVED.value,
     }
     return Submission(
-        commune_id=commune.id,
         code_prefix=f"{commune.code}-{day:%y%m%d}-",
         day=day,
         values=values,
         event=event,
         paper_ids=tuple(p.id for p in papers),
-        poster_id=poster_id,
         draft=draft,
         secret=secret,
         stored=StoredDossier(public_id, commune.id, idem),
@@ -819,6 +815,7 @@ def store_submission(bind: Session | Connection, submission: Submission) -> Subm
     (double tap, reload, flaky network) fails on the draft's unique key with IntegrityError,
     nothing stored, and the caller finds the first one with `stored_for_draft`."""
     s = submission
+    poster_id = s.values["poster_id"]
     ids = {f"id{n}": paper_id for n, paper_id in enumerate(s.paper_ids)}
     draft = s.values["idempotency_key"]  # the papers hang on the same hash of the draft
     if _dialect_name(bind) == "postgresql":
@@ -827,7 +824,7 @@ def store_submission(bind: Session | Connection, submission: Submission) -> Subm
         values = {f"v_{name}": value for name, value in s.values.items()}
         params = {**values, **s.event, **ids, "draft": draft, "code_day": s.day}
         params["code_prefix"] = s.code_prefix
-        cursor = _store_dossier_pg(len(s.paper_ids), s.poster_id is not None).execute(bind, params)
+        cursor = _store_dossier_pg(len(s.paper_ids), poster_id is not None).execute(bind, params)
         try:
             row = cursor.fetchone()
         finally:
@@ -848,8 +845,8 @@ def store_submission(bind: Session | Connection, submission: Submission) -> Subm
             if linked != len(s.paper_ids):
                 raise DraftChanged(s.draft)  # raised before the commit: nothing is stored
         _INSERT_EVENT.execute(bind, params).close()
-        if s.poster_id is not None:
-            count_poster(bind, s.poster_id, s.commune_id, s.day, "submitted")
+        if poster_id is not None:
+            count_poster(bind, poster_id, s.stored.commune_id, s.day, "submitted")
     return Submitted(s.stored, code, s.secret, dossier_id, session=bind)
 
 
