@@ -91,3 +91,33 @@ def test_what_libraries_and_exceptions_say_is_scrubbed(
 )
 def test_scrub(raw: str, clean: str) -> None:
     assert scrub(raw) == clean
+
+
+def test_the_request_line_is_the_same_written_directly_or_through_logging(
+    logged: tuple[Flask, io.StringIO],
+) -> None:
+    """With our handler alone on the root logger the request line skips the logging machinery
+    (logs._write_request_line); it must read exactly as the formatter writes it."""
+    app, out = logged
+    client = app.test_client()
+    root = logging.getLogger()
+    others = [h for h in root.handlers if not getattr(h, "kiosk_json", False)]
+    for handler in others:  # pytest's capture: the line then goes the usual way
+        root.removeHandler(handler)
+    try:
+        client.get("/tra-cuu", headers={"X-Request-ID": "direct-0001"})
+    finally:
+        for handler in others:
+            root.addHandler(handler)
+    extra = logging.NullHandler()
+    root.addHandler(extra)
+    try:
+        client.get("/tra-cuu", headers={"X-Request-ID": "logged-0001"})
+    finally:
+        root.removeHandler(extra)
+    by_id = {r.get("request_id"): r for r in lines(out) if r["msg"] == "request"}
+    direct, logged_line = by_id["direct-0001"], by_id["logged-0001"]
+    assert list(direct) == list(logged_line)
+    for name in ("level", "logger", "pid", "method", "route", "status", "bytes"):
+        assert direct[name] == logged_line[name], name
+    assert direct["route"] == "/tra-cuu" and isinstance(direct["ms"], float)
