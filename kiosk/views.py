@@ -375,21 +375,20 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
         return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
 
     # Sealed and signed before the write, which then holds no lock while this process works.
-    # (The connection is read only when this worker has not signed for the commune yet.)
-    with runtime.db.statements() as connection:
-        submission = services.prepare_submission(
-            connection,
-            commune=commune,
-            offered=offered,
-            cleaned=result.cleaned,
-            draft=draft,
-            poster_id=poster.id if poster is not None else None,
-            lang=lang,
-            keys=keys,
-            calendar=runtime.calendar,
-            now=now,
-            papers=atts,
-        )
+    # (A connection is opened only when this worker has not signed for the commune yet.)
+    submission = services.prepare_submission(
+        runtime.db.statements,
+        commune=commune,
+        offered=offered,
+        cleaned=result.cleaned,
+        draft=draft,
+        poster_id=poster.id if poster is not None else None,
+        lang=lang,
+        keys=keys,
+        calendar=runtime.calendar,
+        now=now,
+        papers=atts,
+    )
     try:
         with runtime.db.storing() as connection:
             done = services.store_submission(connection, submission)

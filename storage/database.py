@@ -6,8 +6,16 @@ SQLite is tuned for several gunicorn workers writing at once:
 - write transactions start with `BEGIN IMMEDIATE`, taking the write lock at BEGIN, so a
   transaction that reads and then writes can never fail half-way with "database is locked"
   (a deferred transaction that upgrades its lock can, and SQLite cannot wait for it);
-- `synchronous=FULL`: in WAL mode NORMAL may lose the last commits on power loss; an acknowledged
-  dossier must survive, and FULL costs one fsync per commit;
+- every committed write is on disk before `commit()` returns (an acknowledged dossier must
+  survive a power cut), but the fsync is made after the write lock is released: SQLite runs
+  with `synchronous=NORMAL` (in WAL mode: no fsync at commit, only around checkpoints) and the
+  connection then calls `fdatasync` on the WAL file itself. With `synchronous=FULL` SQLite fsyncs
+  the WAL while holding the write lock, so every other writer waited for the disk too, and
+  under load a descheduled writer held everyone up (bench/submit_bench.py). One fdatasync makes
+  durable every frame written before it, by any process: concurrent writers share the disk's
+  flushes instead of queueing for them. A WAL frame written and not yet synced is never
+  acknowledged; a checkpoint syncs the WAL before copying it into the database (NORMAL does);
+  connections that are not queued (an in-memory or URI database) keep `synchronous=FULL`;
 - writers queue for their turn on a lock file beside the database (`flock`, `<db>-writers`)
   before `BEGIN IMMEDIATE` and leave the queue when they commit or roll back. SQLite's own busy
   handler polls, sleeping up to 100 ms between tries, so under load a writer sleeps long after the
@@ -57,6 +65,7 @@ class _QueuedConnection(sqlite3.Connection):
     """A SQLite connection whose write transactions wait their turn in the writers' queue."""
 
     queue_path: str | None = None
+    wal_path: str | None = None  # set when this connection syncs the WAL itself after commit
     _queue_fd: int | None = None
     _in_turn: bool = False
 
@@ -82,6 +91,21 @@ class _QueuedConnection(sqlite3.Connection):
             super().commit()
         finally:
             self.end_turn()
+        if self.wal_path is not None:
+            self._sync_wal()
+
+    def _sync_wal(self) -> None:
+        """The commit's WAL frames onto the disk (with `synchronous=NORMAL` SQLite left them in
+        the page cache), after the write lock is released. An error is raised to the caller:
+        the commit is then not known to be durable, and is not acknowledged."""
+        try:
+            fd = os.open(self.wal_path or "", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # no WAL: checkpointed into the database (synced) and removed
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def rollback(self) -> None:
         try:
@@ -105,19 +129,26 @@ _BEGIN = Prepared(text("BEGIN"))
 _BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))
 
 
-def _sqlite_connect_hooks(engine: Engine, *, immediate: bool, queue_path: str | None) -> None:
+def _sqlite_connect_hooks(
+    engine: Engine, *, immediate: bool, queue_path: str | None, database_path: str | None
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling is off).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = FULL")
+        wal = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        queued = immediate and isinstance(dbapi_conn, _QueuedConnection) and queue_path
+        # NORMAL where the connection syncs its commits itself (_QueuedConnection._sync_wal).
+        self_synced = bool(queued and wal and database_path)
+        cur.execute(f"PRAGMA synchronous = {'NORMAL' if self_synced else 'FULL'}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
-        if immediate and isinstance(dbapi_conn, _QueuedConnection):
+        if queued and isinstance(dbapi_conn, _QueuedConnection):
             dbapi_conn.queue_path = queue_path
+            if self_synced:
+                dbapi_conn.wal_path = f"{database_path}-wal"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -151,7 +182,7 @@ def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engi
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
-        queue_path = None
+        queue_path = database_path = None
         if database and database != ":memory:":
             folder = Path(database).resolve().parent
             if not folder.is_dir():
@@ -160,14 +191,17 @@ def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engi
                     "Create it or run `flask --app wsgi init`."
                 )
             if not parsed.query.get("uri"):
-                queue_path = f"{Path(database).resolve()}-writers"
+                database_path = str(Path(database).resolve())
+                queue_path = f"{database_path}-writers"
         engine = create_engine(
             url,
             echo=echo,
             pool_pre_ping=False,
             connect_args={"factory": _QueuedConnection} if immediate and queue_path else {},
         )
-        _sqlite_connect_hooks(engine, immediate=immediate, queue_path=queue_path)
+        _sqlite_connect_hooks(
+            engine, immediate=immediate, queue_path=queue_path, database_path=database_path
+        )
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):

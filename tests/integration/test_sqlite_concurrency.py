@@ -8,10 +8,12 @@ WAL and a busy timeout (storage.database) every write must succeed.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from core.dossier import DossierState
@@ -107,3 +109,81 @@ def test_four_processes_write_concurrently_without_errors_or_losses(tmp_path: Pa
     assert stored == WRITERS * ROWS_PER_WRITER  # 0 lost rows
     assert codes == stored  # the read-then-write counter never handed out a code twice
     assert last is not None and last.last_value == stored
+
+
+def test_a_commit_is_synced_to_disk_after_the_write_lock_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every write commit ends with an fdatasync of the WAL holding its frames, made once the
+    write lock is free (another writer can begin), and commit() returns only after it."""
+    url = f"sqlite:///{tmp_path / 'kiosk.db'}"
+    db = Database.connect(url)
+    upgrade(db.engine)
+    other = Database.connect(url)
+    wal = tmp_path / "kiosk.db-wal"
+    seen: list[tuple[bool, bool]] = []
+    real = os.fdatasync
+
+    def watching(fd: int) -> None:
+        if not seen:
+            synced = Path(os.readlink(f"/proc/self/fd/{fd}"))
+            seen.append((synced == wal, b"commune-synced" in wal.read_bytes()))
+            # Another writer takes the queue and the write lock while this one syncs (its own
+            # commit syncs too: this function again, which then only syncs).
+            with other.writing_statements() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", watching)
+    with db.writing() as s:
+        s.add(
+            Commune(
+                code="99998",
+                slug="commune-synced",
+                name="Xã Thử",
+                province_code="79",
+                province_name="TP. Hồ Chí Minh",
+                created_at=datetime.now(UTC),
+            )
+        )
+    assert seen == [(True, True)]
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: we sync
+    db.dispose()
+    other.dispose()
+
+
+def test_a_failed_sync_fails_the_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit that could not be made durable is not reported as done."""
+    url = f"sqlite:///{tmp_path / 'kiosk.db'}"
+    db = Database.connect(url)
+    upgrade(db.engine)
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OSError, match="Input/output"), db.writing() as s:
+        s.add(
+            Commune(
+                code="99997",
+                slug="commune-unsynced",
+                name="Xã Thử",
+                province_code="79",
+                province_name="TP. Hồ Chí Minh",
+                created_at=datetime.now(UTC),
+            )
+        )
+    monkeypatch.undo()
+    with db.writing() as s:  # the queue and the write lock were let go
+        s.add(
+            Commune(
+                code="99996",
+                slug="commune-next",
+                name="Xã Thử",
+                province_code="79",
+                province_name="TP. Hồ Chí Minh",
+                created_at=datetime.now(UTC),
+            )
+        )
+    db.dispose()
