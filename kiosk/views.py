@@ -440,7 +440,7 @@ def _to_receipt(
         secret = services.citizen_secret(
             keys.secret_key, dossier.commune_id, dossier.idempotency_key
         )
-    page = url_for("kiosk.receipt", slug=slug)
+    page = _receipt_page(slug)
     response = redirect(page, code=303)
     response.set_cookie(
         RECEIPT_COOKIE,
@@ -451,6 +451,20 @@ def _to_receipt(
         secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
     return response
+
+
+# The receipt page's path by (application root, commune slug): url_for took a fiftieth of a
+# submission's time under load (py-spy on the workers). Slugs come from communes found in the
+# database, so this holds at most one path per commune.
+_receipt_pages: dict[tuple[str, str], str] = {}
+
+
+def _receipt_page(slug: str) -> str:
+    key = (request.script_root, slug)
+    page = _receipt_pages.get(key)
+    if page is None:
+        page = _receipt_pages[key] = url_for("kiosk.receipt", slug=slug)
+    return page
 
 
 def _held_receipt() -> tuple[str, str] | None:
