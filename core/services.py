@@ -723,11 +723,11 @@ def prepare_submission(
     `bind` reads what the caller did not give: a session or connection, or a function opening
     a connection, called only then (the signing key, the version's label and the papers are
     usually known: a worker's cache, the offer). `papers` are the draft's papers as the caller
-    read them (and validated the form against); None reads them here. They are signed into the dossier, which `store_submission` links to
-    them if they are still the draft's. What is signed (`dossier_payload`): the commune, the
-    procedure and its version, the poster, the time, the consent, every value and each paper's
-    SHA-256. Not the code, whose number the write draws; the signed receipt binds the code to
-    the signed content (`content_hash`)."""
+    read them (and validated the form against); None reads them here. They are signed into the
+    dossier, which `store_submission` links to them if they are still the draft's. What is
+    signed (`dossier_payload`): the commune, the procedure and its version, the poster, the
+    time, the consent, every value and each paper's SHA-256. Not the code, whose number the
+    write draws; the signed receipt binds the code to the signed content (`content_hash`)."""
     now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
     idem = draft_hash(draft)
     secret = citizen_secret(keys.secret_key, commune.id, idem)
