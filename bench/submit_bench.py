@@ -8,9 +8,9 @@ gunicorn.conf.py), wrk with 32 connections posting a valid birth registration, e
 its own draft so each makes a new dossier; then bench/minimal_app.py (parse the same form, sign,
 insert one row) under the same settings on its own database of the same engine. The two take
 turns, `--rounds` times: this machine's speed drifts by a third from one run to the next, so the
-ratio of each round and their median are printed. On PostgreSQL both databases get a
-VACUUM (ANALYZE) between rounds, as autovacuum would on a live install (off on this machine's
-server; `--no-vacuum` to leave it out).
+ratio of each round and their median are printed. On PostgreSQL the staged drafts, and both
+databases between rounds, get a VACUUM (ANALYZE), as autovacuum would on a live install (off on
+this machine's server; `--no-vacuum` to leave it out).
 
 "Text-only": the birth certificate is a required paper, so before the timed run every draft the
 run will use gets its photo attached (as the form does when a phone sends the photo first); the
@@ -473,8 +473,11 @@ def bench_engine(
         if engine == "postgresql":
             # Planner statistics for the tables just filled, as autovacuum keeps them on a live
             # install: without them PostgreSQL takes the 36,000 staged papers for a handful and
-            # may walk a commune's whole queue index to find one draft.
-            analyze(url)
+            # may walk a commune's whole queue index to find one draft. With the vacuum too (as
+            # autovacuum would after an insert this size, and as between rounds below): without
+            # it the first round alone paid for setting the new rows' hint bits, and ran at
+            # 0.30-0.36 of the minimal endpoint where the vacuumed rounds after it ran 0.43-0.53.
+            analyze(url, vacuum=vacuum)
         # The minimal app creates its table on import: once here, not by 4 workers racing
         # (on PostgreSQL the losers fail to boot and gunicorn stops).
         subprocess.run([PY, "-c", "import minimal_app"], cwd=ROOT / "bench", env=env, check=True)
