@@ -225,32 +225,38 @@ def validate(
 ) -> ValidationResult:
     """Check one submitted form; see the module docstring for the rules."""
     files = files or {}
-    applies = _applicability(defn, raw)
+    applies: Callable[[str], bool] | None = None  # built only if some field has a condition
     cleaned: dict[str, object] = {}
     errors: dict[str, Message] = {}
     warnings: dict[str, Message] = {}
     ids: dict[str, Cccd | str] = {}  # cccd field name → parsed number (str for an old CMND)
 
     for fd in defn.fields:
-        if not applies(fd.name):
-            continue
+        name = fd.name
+        if fd.condition is not None:
+            if applies is None:
+                applies = _applicability(defn, raw)
+            if not applies(name):
+                continue
         try:
-            value, warning = _check_field(fd, raw.get(fd.name), files.get(fd.name) or (), today)
+            value, warning = _check_field(fd, raw.get(name), files.get(name) or (), today)
         except InvalidValue as exc:
-            errors[fd.name] = exc.reason
+            errors[name] = exc.reason
             continue
         if value is None:  # nothing entered (blank, unticked, no file)
             if fd.required:
-                errors[fd.name] = _required_message(fd)
-            elif fd.kind == FieldKind.CHECKBOX:
-                cleaned[fd.name] = False
+                errors[name] = _required_message(fd)
+            elif fd.kind is FieldKind.CHECKBOX:
+                cleaned[name] = False
             continue
-        if fd.kind == FieldKind.CCCD:
-            ids[fd.name] = value if isinstance(value, Cccd) else str(value)
-            value = value.number if isinstance(value, Cccd) else value
-        cleaned[fd.name] = value
+        if isinstance(value, Cccd):
+            ids[name] = value
+            value = value.number
+        elif fd.kind is FieldKind.CCCD:
+            ids[name] = str(value)
+        cleaned[name] = value
         if warning is not None:
-            warnings[fd.name] = warning
+            warnings[name] = warning
 
     for name, message in _cross_field_errors(defn, cleaned, ids, today).items():
         errors[name] = message
@@ -300,9 +306,10 @@ def _check_field(
 
     Raises InvalidValue with what to fix.
     """
-    if fd.kind == FieldKind.FILE:
+    kind = fd.kind
+    if kind is FieldKind.FILE:
         return (_check_files(fd, refs) if refs else None), None
-    if fd.kind == FieldKind.CHECKBOX:
+    if kind is FieldKind.CHECKBOX:
         return (True if _is_checked(value) else None), None
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
@@ -310,7 +317,10 @@ def _check_field(
         raise InvalidValue(NOT_TEXT)
     if len(value) > RAW_VALUE_CAP:
         raise InvalidValue(RAW_TOO_LONG)
-    clean, warning = _check_value(fd, value, today)
+    check = _CHECKS.get(kind)
+    if check is None:
+        raise InvalidValue(NOT_TEXT)  # a kind this module does not know: refuse, never store
+    clean, warning = check(fd, value, today)
     if clean == "":  # only zero-width characters, dropped by normalisation
         return None, None
     return clean, warning
@@ -320,34 +330,64 @@ def _is_checked(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower() in _CHECKED
 
 
-def _check_value(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
-    """The canonical value of one non-empty field and a warning, or InvalidValue."""
-    kind = fd.kind
-    if kind in (FieldKind.TEXT, FieldKind.ADDRESS):
-        return _within_length(fd, normalise_text(value)), None
-    if kind == FieldKind.TEXTAREA:
-        return _within_length(fd, normalise_text(value, multiline=True)), None
-    if kind == FieldKind.PERSON_NAME:
-        return _within_length(fd, normalise_person_name(value)), None
-    if kind == FieldKind.EMAIL:
-        return _within_length(fd, parse_email(value)), None
-    if kind == FieldKind.PHONE:
-        return parse_phone(value), None
-    if kind == FieldKind.DATE:
-        return _check_date(fd, parse_date(value), today)
-    if kind == FieldKind.CCCD:
-        parsed = parse_cccd(value, allow_cmnd=fd.allow_cmnd)
-        if not isinstance(parsed, Cccd):
-            return parsed.number, CMND_USED
-        return parsed, None  # checked against the person's other fields and today afterwards
-    if kind == FieldKind.INTEGER:
-        return _check_integer(fd, value), None
-    if kind == FieldKind.SELECT:
-        choice = value.strip()
-        if not any(option.value == choice for option in fd.options):
-            raise InvalidValue(NOT_AN_OPTION)
-        return choice, None
-    raise InvalidValue(NOT_TEXT)  # a kind this module does not know: refuse, never store
+# Each kind's canonical value of a non-empty field and a warning, or InvalidValue.
+
+
+def _text(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _within_length(fd, normalise_text(value)), None
+
+
+def _textarea(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _within_length(fd, normalise_text(value, multiline=True)), None
+
+
+def _person_name(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _within_length(fd, normalise_person_name(value)), None
+
+
+def _email(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _within_length(fd, parse_email(value)), None
+
+
+def _phone(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return parse_phone(value), None
+
+
+def _date(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _check_date(fd, parse_date(value), today)
+
+
+def _cccd(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    parsed = parse_cccd(value, allow_cmnd=fd.allow_cmnd)
+    if not isinstance(parsed, Cccd):
+        return parsed.number, CMND_USED
+    return parsed, None  # checked against the person's other fields and today afterwards
+
+
+def _integer(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    return _check_integer(fd, value), None
+
+
+def _select(fd: FieldDef, value: str, today: date) -> tuple[object, Message | None]:
+    choice = value.strip()
+    if not any(option.value == choice for option in fd.options):
+        raise InvalidValue(NOT_AN_OPTION)
+    return choice, None
+
+
+# Each kind's check of a non-empty value (files and checkboxes are settled before).
+_CHECKS: dict[FieldKind, Callable[[FieldDef, str, date], tuple[object, Message | None]]] = {
+    FieldKind.TEXT: _text,
+    FieldKind.ADDRESS: _text,
+    FieldKind.TEXTAREA: _textarea,
+    FieldKind.PERSON_NAME: _person_name,
+    FieldKind.EMAIL: _email,
+    FieldKind.PHONE: _phone,
+    FieldKind.DATE: _date,
+    FieldKind.CCCD: _cccd,
+    FieldKind.INTEGER: _integer,
+    FieldKind.SELECT: _select,
+}
 
 
 def _within_length(fd: FieldDef, text: str) -> str:
