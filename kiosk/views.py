@@ -305,8 +305,10 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
     # One read for everything the answer may need (the offer, the draft's papers); read again
     # only if this request changes the draft's files. Whether this draft was already stored (a
     # double tap, a retry after a lost answer) is read only when the answer would not be a
-    # receipt anyway: the draft's unique key refuses a second copy.
-    with runtime.db.statements() as connection:
+    # receipt anyway: the draft's unique key refuses a second copy. The reads and the write take
+    # one pooled connection on PostgreSQL (Database.submission).
+    with runtime.db.submission() as connections:
+        connection = connections.reads
         try:
             commune, offered, atts = services.offer_and_papers(connection, slug, code, draft)
         except services.NotFound:
@@ -318,102 +320,108 @@ def submit(slug: str, code: str) -> ResponseReturnValue:
                 poster = _poster_from_token(s, poster_token)
         else:
             poster = None
-    defn = offered.definition
+        defn = offered.definition
 
-    if csrf_ok:
-        # Files first, each in its own transaction: an accepted paper is kept even if the rest
-        # of the form comes back with errors, and is not asked for again.
-        removed = set(request.form.getlist("remove_file")) & {a.public_id for a in atts}
-        count_start = poster is not None and request.form.get("started") != "1"
-        if removed or count_start:
-            with runtime.db.writing() as s:
-                services.drop_draft_attachments(s, commune, draft, removed, store)
-                if count_start:
-                    services.count_poster(
-                        s, poster.id, commune.id, runtime.calendar.local_date(now), "forms_started"
-                    )
-        added = _accept_uploads(
-            runtime, commune, defn, draft, errors, now=now, already=len(atts) - len(removed)
-        )
-        changed = bool(removed) or added > 0
-        if changed:
-            with runtime.db.reading(snapshot=False) as s:
-                atts = services.draft_papers(s, commune.id, draft)
-    refs = services.file_refs(atts, keys.sealing)
-
-    def stored_already() -> Any:
-        """The dossier this draft was stored as, if it was: a double tap or a retry after a lost
-        answer gets that receipt, not the form again (its papers now belong to the dossier)."""
-        with runtime.db.reading(snapshot=False) as s:
-            return services.stored_for_draft(s, commune.id, draft)
-
-    form_kwargs = dict(
-        values=raw, files=refs, draft=draft, poster=poster, poster_token=poster_token
-    )
-    if not csrf_ok:
-        if (done_before := stored_already()) is not None:
-            return _to_receipt(commune.slug, done_before, keys)
-        notice = Message(
-            "Trang đã mở quá lâu nên chưa gửi được. Thông tin bạn nhập vẫn còn: xin kiểm tra "
-            "lại, chọn lại tệp (nếu có) và bấm Gửi hồ sơ một lần nữa.",
-            "The page was open too long, so it was not sent. What you typed is still here: "
-            "check it, choose your files again (if any) and press Send once more.",
-        )
-        return _render_form(commune, offered, errors={}, notice=notice, status=422, **form_kwargs)
-
-    today = runtime.calendar.local_date(now)
-    result = validate(defn, raw, refs, today=today)
-    errors = {**result.errors, **errors}
-    if request.form.get("consent") != services.CONSENT_VERSION:
-        errors["consent"] = Message(
-            "Xin đánh dấu ô xác nhận đã đọc thông báo về xử lý dữ liệu cá nhân.",
-            "Please tick the box confirming you have read the personal data notice.",
-        )
-    if errors:
-        if (done_before := stored_already()) is not None:
-            return _to_receipt(commune.slug, done_before, keys)
-        return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
-
-    # Sealed and signed before the write, which then holds no lock while this process works.
-    # (A connection is opened only when this worker has not signed for the commune yet.)
-    submission = services.prepare_submission(
-        runtime.db.statements,
-        commune=commune,
-        offered=offered,
-        cleaned=result.cleaned,
-        draft=draft,
-        poster_id=poster.id if poster is not None else None,
-        lang=lang,
-        keys=keys,
-        calendar=runtime.calendar,
-        now=now,
-        papers=atts,
-    )
-    try:
-        with runtime.db.storing() as connection:
-            done = services.store_submission(connection, submission)
-            stored: Any = done.stored
-            secret: str | None = done.secret
-    except services.DraftChanged:
-        # A paper was removed (from another tab) or taken by a first copy of this submission
-        # between our read and the write: the first copy's receipt, or the form again with the
-        # papers there now; nothing typed is lost.
-        if (done_before := stored_already()) is not None:
-            return _to_receipt(commune.slug, done_before, keys)
-        with runtime.db.reading(snapshot=False) as s:
-            form_kwargs["files"] = services.file_refs(
-                services.draft_papers(s, commune.id, draft), keys.sealing
+        if csrf_ok:
+            # Files first, each in its own transaction: an accepted paper is kept even if the rest
+            # of the form comes back with errors, and is not asked for again.
+            removed = set(request.form.getlist("remove_file")) & {a.public_id for a in atts}
+            count_start = poster is not None and request.form.get("started") != "1"
+            if removed or count_start:
+                with runtime.db.writing() as s:
+                    services.drop_draft_attachments(s, commune, draft, removed, store)
+                    if count_start:
+                        services.count_poster(
+                            s,
+                            poster.id,
+                            commune.id,
+                            runtime.calendar.local_date(now),
+                            "forms_started",
+                        )
+            added = _accept_uploads(
+                runtime, commune, defn, draft, errors, now=now, already=len(atts) - len(removed)
             )
-        return _render_form(
-            commune, offered, errors={}, notice=PAPERS_CHANGED, status=409, **form_kwargs
+            changed = bool(removed) or added > 0
+            if changed:
+                with runtime.db.reading(snapshot=False) as s:
+                    atts = services.draft_papers(s, commune.id, draft)
+        refs = services.file_refs(atts, keys.sealing)
+
+        def stored_already() -> Any:
+            """The dossier this draft was stored as, if it was: a double tap or a retry after a lost
+            answer gets that receipt, not the form again (its papers now belong to the dossier)."""
+            with runtime.db.reading(snapshot=False) as s:
+                return services.stored_for_draft(s, commune.id, draft)
+
+        form_kwargs = dict(
+            values=raw, files=refs, draft=draft, poster=poster, poster_token=poster_token
         )
-    except IntegrityError:
-        # The same draft was stored meanwhile (a double tap, a retry): the draft's unique key
-        # refused the second copy. Give the receipt of the first.
-        stored, secret = stored_already(), None
-        if stored is None:
-            raise
-    return _to_receipt(commune.slug, stored, keys, secret)
+        if not csrf_ok:
+            if (done_before := stored_already()) is not None:
+                return _to_receipt(commune.slug, done_before, keys)
+            notice = Message(
+                "Trang đã mở quá lâu nên chưa gửi được. Thông tin bạn nhập vẫn còn: xin kiểm tra "
+                "lại, chọn lại tệp (nếu có) và bấm Gửi hồ sơ một lần nữa.",
+                "The page was open too long, so it was not sent. What you typed is still here: "
+                "check it, choose your files again (if any) and press Send once more.",
+            )
+            return _render_form(
+                commune, offered, errors={}, notice=notice, status=422, **form_kwargs
+            )
+
+        today = runtime.calendar.local_date(now)
+        result = validate(defn, raw, refs, today=today)
+        errors = {**result.errors, **errors}
+        if request.form.get("consent") != services.CONSENT_VERSION:
+            errors["consent"] = Message(
+                "Xin đánh dấu ô xác nhận đã đọc thông báo về xử lý dữ liệu cá nhân.",
+                "Please tick the box confirming you have read the personal data notice.",
+            )
+        if errors:
+            if (done_before := stored_already()) is not None:
+                return _to_receipt(commune.slug, done_before, keys)
+            return _render_form(commune, offered, errors=errors, status=422, **form_kwargs)
+
+        # Sealed and signed before the write, which then holds no lock while this process works.
+        # (The connection is read only when this worker has not signed for the commune yet.)
+        submission = services.prepare_submission(
+            connection,
+            commune=commune,
+            offered=offered,
+            cleaned=result.cleaned,
+            draft=draft,
+            poster_id=poster.id if poster is not None else None,
+            lang=lang,
+            keys=keys,
+            calendar=runtime.calendar,
+            now=now,
+            papers=atts,
+        )
+        try:
+            with connections.storing() as writing:
+                done = services.store_submission(writing, submission)
+                stored: Any = done.stored
+                secret: str | None = done.secret
+        except services.DraftChanged:
+            # A paper was removed (from another tab) or taken by a first copy of this submission
+            # between our read and the write: the first copy's receipt, or the form again with the
+            # papers there now; nothing typed is lost.
+            if (done_before := stored_already()) is not None:
+                return _to_receipt(commune.slug, done_before, keys)
+            with runtime.db.reading(snapshot=False) as s:
+                form_kwargs["files"] = services.file_refs(
+                    services.draft_papers(s, commune.id, draft), keys.sealing
+                )
+            return _render_form(
+                commune, offered, errors={}, notice=PAPERS_CHANGED, status=409, **form_kwargs
+            )
+        except IntegrityError:
+            # The same draft was stored meanwhile (a double tap, a retry): the draft's unique key
+            # refused the second copy. Give the receipt of the first.
+            stored, secret = stored_already(), None
+            if stored is None:
+                raise
+        return _to_receipt(commune.slug, stored, keys, secret)
 
 
 PAPERS_CHANGED = Message(

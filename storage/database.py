@@ -38,8 +38,8 @@ import os
 import select
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,6 +239,14 @@ def _check_alive(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the server closed the connection while it was idle")
 
 
+@dataclass(frozen=True, slots=True)
+class SubmissionConnections:
+    """What `Database.submission()` gives: a connection to read on, and the write's opener."""
+
+    reads: Connection
+    storing: Callable[[], AbstractContextManager[Connection]]
+
+
 @dataclass
 class Database:
     """The write and read session factories of one database."""
@@ -321,6 +329,20 @@ class Database:
             return
         with self._autocommit_engine().connect() as connection:
             yield connection
+
+    @contextmanager
+    def submission(self) -> Iterator[SubmissionConnections]:
+        """The connections of one citizen's submission: `reads` for its reads (the latest
+        commits, statement by statement, as `statements()`), `storing()` for its one write (as
+        `storing()`). On PostgreSQL both are one connection in autocommit, checked out once for
+        the whole request (each checkout costs the pool's and SQLAlchemy's bookkeeping); on
+        SQLite the write opens its own transaction in the writers' queue when it comes."""
+        if self.dialect != "postgresql":
+            with self.statements() as connection:
+                yield SubmissionConnections(connection, self.storing)
+            return
+        with self._autocommit_engine().connect() as connection:
+            yield SubmissionConnections(connection, lambda: nullcontext(connection))
 
     def _autocommit_engine(self) -> Engine:
         # A pool of its own, in autocommit from the start: the write engine's connections switched

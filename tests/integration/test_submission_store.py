@@ -145,3 +145,48 @@ def test_the_write_is_seen_when_committed_at_once_on_postgresql(runtime: Runtime
 
 def _fields(submission: services.Submission) -> dict[str, object]:
     return {name: getattr(submission, name) for name in services.Submission.__slots__}
+
+
+def test_a_submission_takes_one_pooled_connection_on_postgresql(runtime: Runtime) -> None:
+    """`Database.submission()`, as the view uses it: on PostgreSQL the reads and the write go
+    through one connection checked out once, the write committed on its own (seen by another
+    connection while the submission still holds its connection); on SQLite the reads go through
+    a read connection and the write is a transaction of its own, committed when it ends."""
+    from sqlalchemy import event
+
+    db = runtime.db
+    checkouts: list[object] = []
+
+    def counted(_dbapi: object, _record: object, proxy: object) -> None:
+        checkouts.append(proxy)
+
+    engines = {db.engine, db.read_engine, db.statement_engine, db._autocommit_engine()}
+    for engine in engines:
+        event.listen(engine, "checkout", counted)
+    try:
+        draft = secrets.token_urlsafe(24)
+        with db.submission() as connections:
+            commune, offered = services.commune_offer(connections.reads, "nhuan-duc", "khai-sinh")
+            submission = services.prepare_submission(
+                connections.reads,
+                commune=commune,
+                offered=offered,
+                cleaned={"ho_ten_tre": "Nguyễn Văn Bé"},
+                draft=draft,
+                poster_id=None,
+                lang="vi",
+                keys=runtime.keys,
+                calendar=runtime.calendar,
+                now=NOW,
+            )
+            with connections.storing() as writing:
+                done = services.store_submission(writing, submission)
+            held = len(checkouts)
+            with db.reading(snapshot=False) as s:  # another connection, while this one is held
+                found = services.stored_for_draft(s, done.stored.commune_id, draft)
+            assert found is not None and found.public_id == done.stored.public_id
+    finally:
+        for engine in engines:
+            event.remove(engine, "checkout", counted)
+    assert held == (1 if db.dialect == "postgresql" else 2)
+    assert _rows(runtime)[0] >= 1
