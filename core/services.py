@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import partial
@@ -705,7 +705,7 @@ class Submission:
 
 
 def prepare_submission(
-    bind: Session | Connection | Callable[[], AbstractContextManager[Connection]],
+    bind: Session | Connection,
     *,
     commune: Commune,
     offered: OfferedProcedure,
@@ -720,29 +720,27 @@ def prepare_submission(
 ) -> Submission:
     """Seal and sign a validated dossier, before any write (no lock is held meanwhile).
 
-    `bind` reads what the caller did not give: a session or connection, or a function opening
-    a connection, called only then (the signing key, the version's label and the papers are
-    usually known: a worker's cache, the offer). `papers` are the draft's papers as the caller
-    read them (and validated the form against); None reads them here. They are signed into the
-    dossier, which `store_submission` links to them if they are still the draft's. What is
-    signed (`dossier_payload`): the commune, the procedure and its version, the poster, the
-    time, the consent, every value and each paper's SHA-256. Not the code, whose number the
-    write draws; the signed receipt binds the code to the signed content (`content_hash`)."""
+    `bind` reads only what the caller did not give (the signing key, the version's label and
+    the papers are usually known: a worker's cache, the offer). `papers` are the draft's papers
+    as the caller read them (and validated the form against); None reads them here. They are
+    signed into the dossier, which `store_submission` links to them if they are still the
+    draft's. What is signed (`dossier_payload`): the commune, the procedure and its version, the
+    poster, the time, the consent, every value and each paper's SHA-256. Not the code, whose
+    number the write draws; the signed receipt binds the code to the signed content
+    (`content_hash`)."""
     now = now.astimezone(UTC)  # SQLite keeps no offset: store UTC, so the signed time reads back
     idem = draft_hash(draft)
     secret = citizen_secret(keys.secret_key, commune.id, idem)
     key = _signing_keys.get((commune.id, offered.signing_key_id))
     version_label = offered.version_label
-    if papers is None or key is None or not version_label:
-        with _opened(bind) as reads:
-            if papers is None:
-                papers = draft_papers(reads, commune.id, draft)
-            if key is None:
-                key = commune_signing_key(reads, commune.id, keys.sealing)
-            if not version_label:  # a commune setting always points at a version
-                version_label = reads.execute(
-                    select(_VERSION.c.version).where(_VERSION.c.id == offered.version_id)
-                ).scalar_one()
+    if papers is None:
+        papers = draft_papers(bind, commune.id, draft)
+    if key is None:
+        key = commune_signing_key(bind, commune.id, keys.sealing)
+    if not version_label:  # a commune setting always points at a version
+        version_label = bind.execute(
+            select(_VERSION.c.version).where(_VERSION.c.id == offered.version_id)
+        ).scalar_one()
     day = calendar.local_date(now)
     payload = dossier_payload(
         commune=commune,
@@ -802,14 +800,6 @@ def prepare_submission(
         secret=secret,
         stored=StoredDossier(public_id, commune.id, idem),
     )
-
-
-def _opened(
-    bind: Session | Connection | Callable[[], AbstractContextManager[Connection]],
-) -> AbstractContextManager[Session | Connection]:
-    if isinstance(bind, Session | Connection):
-        return nullcontext(bind)
-    return bind()
 
 
 def store_submission(bind: Session | Connection, submission: Submission) -> Submitted:
