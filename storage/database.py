@@ -129,9 +129,7 @@ _BEGIN = Prepared(text("BEGIN"))
 _BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))
 
 
-def _sqlite_connect_hooks(
-    engine: Engine, *, immediate: bool, queue_path: str | None, database_path: str | None
-) -> None:
+def _sqlite_connect_hooks(engine: Engine, *, immediate: bool, database_path: str | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling is off).
@@ -139,15 +137,14 @@ def _sqlite_connect_hooks(
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         wal = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
-        queued = immediate and isinstance(dbapi_conn, _QueuedConnection) and queue_path
+        queued = immediate and database_path and isinstance(dbapi_conn, _QueuedConnection)
         # NORMAL where the connection syncs its commits itself (_QueuedConnection._sync_wal).
-        self_synced = bool(queued and wal and database_path)
-        cur.execute(f"PRAGMA synchronous = {'NORMAL' if self_synced else 'FULL'}")
+        cur.execute(f"PRAGMA synchronous = {'NORMAL' if queued and wal else 'FULL'}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
         if queued and isinstance(dbapi_conn, _QueuedConnection):
-            dbapi_conn.queue_path = queue_path
-            if self_synced:
+            dbapi_conn.queue_path = f"{database_path}-writers"
+            if wal:
                 dbapi_conn.wal_path = f"{database_path}-wal"
 
     @event.listens_for(engine, "begin")
@@ -182,7 +179,7 @@ def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engi
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
-        queue_path = database_path = None
+        database_path = None  # a file of ours: its writers queue, and its commits sync the WAL
         if database and database != ":memory:":
             folder = Path(database).resolve().parent
             if not folder.is_dir():
@@ -192,16 +189,13 @@ def make_engine(url: str, *, immediate: bool = True, echo: bool = False) -> Engi
                 )
             if not parsed.query.get("uri"):
                 database_path = str(Path(database).resolve())
-                queue_path = f"{database_path}-writers"
         engine = create_engine(
             url,
             echo=echo,
             pool_pre_ping=False,
-            connect_args={"factory": _QueuedConnection} if immediate and queue_path else {},
+            connect_args={"factory": _QueuedConnection} if immediate and database_path else {},
         )
-        _sqlite_connect_hooks(
-            engine, immediate=immediate, queue_path=queue_path, database_path=database_path
-        )
+        _sqlite_connect_hooks(engine, immediate=immediate, database_path=database_path)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", "psycopg2"):
