@@ -96,22 +96,29 @@ class _RequestContext(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "pid": record.process,
-        }
-        for name in _REQUEST_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                line[name] = value
-        if record.exc_text:
-            line["exc"] = record.exc_text
-        if record.stack_info:
-            line["stack"] = record.stack_info
-        return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
+        fields = {name: getattr(record, name, None) for name in _REQUEST_FIELDS}
+        fields["exc"] = record.exc_text or None
+        fields["stack"] = record.stack_info or None
+        message = record.getMessage()
+        return _json_line(
+            record.created, record.levelname, record.name, message, record.process, fields
+        )
+
+
+def _json_line(
+    created: float, level: str, logger: str, msg: str, pid: int | None, fields: dict[str, Any]
+) -> str:
+    """One log line: time, level, logger, message and process, then `fields` that have a value,
+    in their order."""
+    line: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level.lower(),
+        "logger": logger,
+        "msg": msg,
+        "pid": pid,
+    }
+    line.update((name, value) for name, value in fields.items() if value is not None)
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -213,26 +220,22 @@ def _sole_json_handler() -> logging.StreamHandler | None:  # type: ignore[type-a
 
 
 def _write_request_line(handler: logging.StreamHandler, fields: dict[str, Any]) -> None:  # type: ignore[type-arg]
-    """The line `JsonFormatter` writes for `request_log.info("request", extra=fields)`, written
-    without building a log record: the request line is a sixth of the time of a citizen's
-    submission otherwise (bench/submit_bench.py). Its fields are ours (a route pattern, a
-    checked request id, numbers), so there is nothing for `Redact` to scrub."""
-    now = time.time()
-    line: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "level": "info",
-        "logger": request_log.name,
-        "msg": "request",
-        "pid": os.getpid(),
-        "request_id": getattr(g, "request_id", None),
-        "method": request.method,
-        "route": request.url_rule.rule if request.url_rule else "(no route)",
-        **fields,
-    }
-    text = json.dumps(
-        {k: v for k, v in line.items() if v is not None},
-        ensure_ascii=False,
-        separators=(",", ":"),
+    """The line `JsonFormatter` writes for `request_log.info("request", extra=fields)` (both
+    through `_json_line`), written without building a log record: the request line is a sixth
+    of the time of a citizen's submission otherwise (bench/submit_bench.py). Its fields are
+    ours (a route pattern, a checked request id, numbers): nothing for `Redact` to scrub."""
+    text = _json_line(
+        time.time(),
+        "info",
+        request_log.name,
+        "request",
+        os.getpid(),
+        {
+            "request_id": getattr(g, "request_id", None),
+            "method": request.method,
+            "route": request.url_rule.rule if request.url_rule else "(no route)",
+            **fields,
+        },
     )
     handler.acquire()
     try:
