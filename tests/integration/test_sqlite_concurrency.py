@@ -62,20 +62,24 @@ def _writer(url: str, commune_id: int, version_id: int, worker: int, out: mp.Que
     out.put(errors)
 
 
+def _commune(code: str, slug: str) -> Commune:
+    return Commune(
+        code=code,
+        slug=slug,
+        name="Xã Thử",
+        province_code="79",
+        province_name="TP. Hồ Chí Minh",
+        created_at=datetime.now(UTC),
+    )
+
+
 def test_four_processes_write_concurrently_without_errors_or_losses(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'concurrency.db'}"
     db = Database.connect(url)
     upgrade(db.engine)
     now = datetime.now(UTC)
     with db.writing() as s:
-        commune = Commune(
-            code="99999",
-            slug="concurrency",
-            name="Xã Thử",
-            province_code="79",
-            province_name="TP. Hồ Chí Minh",
-            created_at=now,
-        )
+        commune = _commune("99999", "concurrency")
         s.add(commune)
         s.flush()
         version = ProcedureVersion(
@@ -136,16 +140,7 @@ def test_a_commit_is_synced_to_disk_after_the_write_lock_is_released(
 
     monkeypatch.setattr(os, "fdatasync", watching)
     with db.writing() as s:
-        s.add(
-            Commune(
-                code="99998",
-                slug="commune-synced",
-                name="Xã Thử",
-                province_code="79",
-                province_name="TP. Hồ Chí Minh",
-                created_at=datetime.now(UTC),
-            )
-        )
+        s.add(_commune("99998", "commune-synced"))
     assert seen == [(True, True)]
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL: we sync
@@ -164,26 +159,8 @@ def test_a_failed_sync_fails_the_commit(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(os, "fdatasync", failing)
     with pytest.raises(OSError, match="Input/output"), db.writing() as s:
-        s.add(
-            Commune(
-                code="99997",
-                slug="commune-unsynced",
-                name="Xã Thử",
-                province_code="79",
-                province_name="TP. Hồ Chí Minh",
-                created_at=datetime.now(UTC),
-            )
-        )
+        s.add(_commune("99997", "commune-unsynced"))
     monkeypatch.undo()
     with db.writing() as s:  # the queue and the write lock were let go
-        s.add(
-            Commune(
-                code="99996",
-                slug="commune-next",
-                name="Xã Thử",
-                province_code="79",
-                province_name="TP. Hồ Chí Minh",
-                created_at=datetime.now(UTC),
-            )
-        )
+        s.add(_commune("99996", "commune-next"))
     db.dispose()

@@ -9,7 +9,7 @@ import secrets
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from core import services
@@ -24,19 +24,23 @@ NOW = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # a Monday, 10:00 in Hà Nội tim
 
 def _prepare(runtime: Runtime, draft: str) -> services.Submission:
     with runtime.db.statements() as connection:
-        commune, offered = services.commune_offer(connection, "nhuan-duc", "khai-sinh")
-        return services.prepare_submission(
-            connection,
-            commune=commune,
-            offered=offered,
-            cleaned={"ho_ten_tre": "Nguyễn Văn Bé"},
-            draft=draft,
-            poster_id=None,
-            lang="vi",
-            keys=runtime.keys,
-            calendar=runtime.calendar,
-            now=NOW,
-        )
+        return _prepare_on(connection, runtime, draft)
+
+
+def _prepare_on(connection: Connection, runtime: Runtime, draft: str) -> services.Submission:
+    commune, offered = services.commune_offer(connection, "nhuan-duc", "khai-sinh")
+    return services.prepare_submission(
+        connection,
+        commune=commune,
+        offered=offered,
+        cleaned={"ho_ten_tre": "Nguyễn Văn Bé"},
+        draft=draft,
+        poster_id=None,
+        lang="vi",
+        keys=runtime.keys,
+        calendar=runtime.calendar,
+        now=NOW,
+    )
 
 
 def _store(runtime: Runtime, submission: services.Submission) -> services.Submitted:
@@ -166,19 +170,7 @@ def test_a_submission_takes_one_pooled_connection_on_postgresql(runtime: Runtime
     try:
         draft = secrets.token_urlsafe(24)
         with db.submission() as connections:
-            commune, offered = services.commune_offer(connections.reads, "nhuan-duc", "khai-sinh")
-            submission = services.prepare_submission(
-                connections.reads,
-                commune=commune,
-                offered=offered,
-                cleaned={"ho_ten_tre": "Nguyễn Văn Bé"},
-                draft=draft,
-                poster_id=None,
-                lang="vi",
-                keys=runtime.keys,
-                calendar=runtime.calendar,
-                now=NOW,
-            )
+            submission = _prepare_on(connections.reads, runtime, draft)
             with connections.storing() as writing:
                 done = services.store_submission(writing, submission)
             held = len(checkouts)
