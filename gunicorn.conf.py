@@ -23,7 +23,10 @@ limit_request_field_size = 8190
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Work out this year's days off now, not while the first citizen waits (loading the
-    holiday tables takes a few hundred milliseconds). Then set aside, for the garbage
+    holiday tables takes a few hundred milliseconds), and do the rest of the first request's
+    one-time work (application.warm_up), so that a worker starting under load does not keep
+    the citizens queued behind its first submission waiting. A warm-up that fails is logged
+    and left to the first requests. Then set aside, for the garbage
     collector, the ~130,000 objects the loaded app holds for the life of the worker (modules,
     the catalog, SQLAlchemy's mappings): its full collections otherwise walk all of them, an
     84 ms pause every ~2,000 submissions (about 40 us each on average, in process); after
@@ -33,6 +36,12 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     runtime = getattr(worker.wsgi, "extensions", {}).get("kiosk")
     if runtime is not None:  # another app served with these settings (bench/minimal_app.py)
+        from application import warm_up
+
         runtime.calendar.due_date(datetime.now(UTC), 5)
+        try:
+            warm_up(worker.wsgi)
+        except Exception:  # noqa: BLE001 - a worker that could not warm up still serves
+            worker.log.exception("warm-up failed; the first requests will do its work")
         gc.collect()
         gc.freeze()

@@ -967,6 +967,17 @@ def _link_papers(count: int) -> Prepared:
     return found
 
 
+def warm_up(dialect: str, *, papers: int = 2) -> None:
+    """Build now the submission's statements that are otherwise built on first use: those for
+    dossiers with up to `papers` papers, with and without a poster (a new worker's warm-up)."""
+    for count in range(papers + 1):
+        if dialect == "postgresql":
+            _store_dossier_pg(count, False)
+            _store_dossier_pg(count, True)
+        elif count:
+            _link_papers(count)
+
+
 def _store_dossier_pg(count: int, poster: bool) -> Prepared:
     """PostgreSQL: `store_submission` in one statement (data-modifying WITH). In order: the
     draft's `count` papers, locked, if they are all still the draft's; only then the day's next

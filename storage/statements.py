@@ -18,17 +18,21 @@ events (echo, `before_cursor_execute`) do not see these statements.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import CompileError, DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _MISSING = object()
+# Every Prepared made in this process: module constants, and the few variants built on first use
+# and kept (services.py). Only ever appended to.
+_all: list[Prepared] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,19 @@ class _Compiled:
     # (name, constant value or _MISSING, type conversion or None), in the order the driver wants
     binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]
     positional: bool
+
+
+def compile_all(dialect: Dialect) -> int:
+    """Compile for `dialect` every statement made so far (a new worker's warm-up, so that its
+    first requests do not pay for it), but those that cannot be: written for another
+    database's SQL (PostgreSQL's aggregate_order_by on SQLite), or not fit for Prepared (an
+    IN list), which fail as they would on their first use. How many were compiled."""
+    compiled = 0
+    for statement in _all:
+        with suppress(CompileError, ValueError):
+            statement._compile(dialect)
+            compiled += 1
+    return compiled
 
 
 class Prepared:
@@ -50,6 +67,7 @@ class Prepared:
         self.statement = statement
         self.columns = list(columns) if columns is not None else None
         self._by_dialect: dict[str, _Compiled] = {}
+        _all.append(self)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         found = self._by_dialect.get(dialect.name)

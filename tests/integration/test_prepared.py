@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from storage.database import Database
 from storage.models import UTCDateTime
 from storage.runtime import Runtime
-from storage.statements import Prepared
+from storage.statements import Prepared, compile_all
 
 
 class Colour(enum.Enum):
@@ -131,3 +131,21 @@ def test_a_missing_value_or_an_in_list_is_refused_before_the_database(
         expanding.execute(s, {"ids": [1, 2]})
     with db.reading() as s:
         assert s.execute(select(table.c.id)).all() == []
+
+
+def test_a_warm_up_compiles_what_it_can_for_the_database_and_leaves_the_rest(
+    runtime: Runtime, table: Table
+) -> None:
+    from sqlalchemy import func
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    dialect = runtime.db.engine.dialect
+    plain = Prepared(select(table.c.id).where(table.c.name == bindparam("name")))
+    expanding = Prepared(select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True))))
+    postgresql_only = Prepared(select(func.array_agg(aggregate_order_by(table.c.name, table.c.id))))
+    compile_all(dialect)
+    assert dialect.name in plain._by_dialect
+    assert expanding._by_dialect == {}  # refused, as on its first use
+    assert (dialect.name in postgresql_only._by_dialect) == (dialect.name == "postgresql")
+    with runtime.db.reading() as s:  # what was compiled runs
+        assert plain.execute(s, {"name": "nobody"}).fetchall() == []
