@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from flask import Flask
 
@@ -33,6 +34,7 @@ def test_a_worker_freezes_what_the_loaded_app_holds(app: Flask) -> None:
 _NEW_WORKER = """
 import json, runpy, sys
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import inspect
 
@@ -56,37 +58,10 @@ print(json.dumps({
 """
 
 
-def test_a_new_worker_warms_up_without_a_database(app: Flask, instance_dir: Path) -> None:
-    """A new worker does its first requests' one-time work before taking one, and none of it
-    needs the database: a worker starts while PostgreSQL is down (nothing listens on port 9)."""
-    down = "postgresql+psycopg://kiosk@127.0.0.1:9/kiosk"
-    root = CONF.parent
+def _new_worker(instance_dir: Path, database_url: str) -> dict[str, Any]:
+    """What a worker of a new process holds once gunicorn.conf.py's post_worker_init has run."""
     out = subprocess.run(
-        [sys.executable, "-c", _NEW_WORKER, str(instance_dir), down, str(CONF)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    state = json.loads(out.stdout.strip().splitlines()[-1])
-    assert state["configured_before"] is False
-    assert state["configured"] is True
-    # The submission's statements, PostgreSQL's own SQL among them, compiled for PostgreSQL.
-    assert state["offer_compiled"] == ["postgresql"]
-    assert state["papers_compiled"] == ["postgresql"]
-    assert [1, True] in state["stores"] and [0, False] in state["stores"]
-    assert state["connections"] == 0
-    assert "warm-up failed" not in out.stderr
-
-
-def test_on_sqlite_the_statements_written_for_postgresql_are_left_out(
-    app: Flask, instance_dir: Path, tmp_path: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'new.db'}"
-    out = subprocess.run(
-        [sys.executable, "-c", _NEW_WORKER, str(instance_dir), url, str(CONF)],
+        [sys.executable, "-c", _NEW_WORKER, str(instance_dir), database_url, str(CONF)],
         cwd=CONF.parent,
         capture_output=True,
         text=True,
@@ -94,10 +69,30 @@ def test_on_sqlite_the_statements_written_for_postgresql_are_left_out(
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    state = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "warm-up failed" not in out.stderr
+    state: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return state
+
+
+def test_a_new_worker_warms_up_without_a_database(app: Flask, instance_dir: Path) -> None:
+    """A new worker does its first requests' one-time work before taking one, and none of it
+    needs the database: a worker starts while PostgreSQL is down (nothing listens on port 9)."""
+    state = _new_worker(instance_dir, "postgresql+psycopg://kiosk@127.0.0.1:9/kiosk")
+    assert state["configured_before"] is False
+    assert state["configured"] is True
+    # The submission's statements, PostgreSQL's own SQL among them, compiled for PostgreSQL.
+    assert state["offer_compiled"] == ["postgresql"]
+    assert state["papers_compiled"] == ["postgresql"]
+    assert [1, True] in state["stores"] and [0, False] in state["stores"]
+    assert state["connections"] == 0
+
+
+def test_on_sqlite_the_statements_written_for_postgresql_are_left_out(
+    app: Flask, instance_dir: Path, tmp_path: Path
+) -> None:
+    state = _new_worker(instance_dir, f"sqlite:///{tmp_path / 'new.db'}")
     assert state["configured"] is True
     assert state["offer_compiled"] == []  # aggregate_order_by: PostgreSQL only
     assert state["papers_compiled"] == ["sqlite"]
     assert state["links"] == [1, 2] and state["stores"] == []
-    assert "warm-up failed" not in out.stderr
     assert not (tmp_path / "new.db").exists()  # no connection, so no file made
