@@ -28,25 +28,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _server_cpu() -> float:
-    """CPU seconds used so far by the local processes named `postgres` (the server, its
-    backends, and the backends it has reaped), from Linux's /proc."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
-        if name == "postgres":
-            fields = rest.split()
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=600)
@@ -109,7 +90,7 @@ def main() -> None:
     for n in range(1, warm + 1):
         post(n)
     profile = cProfile.Profile()
-    server = _server_cpu() if args.server_cpu else 0.0
+    server = submit_bench.database_cpu_seconds() if args.server_cpu else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     if not args.time_only:
         profile.enable()
@@ -119,7 +100,7 @@ def main() -> None:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     count = args.posts - warm
     if args.server_cpu:
-        server = _server_cpu() - server
+        server = submit_bench.database_cpu_seconds() - server
         print(f"PostgreSQL server processes: {server * 1000 / count:.2f} ms CPU per post")
     print(
         f"{count} posts: {elapsed * 1000 / count:.2f} ms per post, {cpu * 1000 / count:.2f} ms CPU"
